@@ -1,0 +1,1 @@
+"""Built-in cullarrd plugins, registered through the `cullarrd.plugins` entry-point group."""
