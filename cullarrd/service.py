@@ -1,0 +1,363 @@
+"""The one command layer: every operation once, behind the web API and the control socket.
+
+Each command is ``async def fn(service, caller, args) -> result`` registered under its dotted
+name. Validation and error codes live here, so a command reached from the socket or the web
+answers the same way. Read-only commands write nothing (not even audit rows); every mutating
+command is audited with its caller (channel, peer uid, operator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from cullarrd import __version__, operators
+from cullarrd.audit import AuditRecorder, list_events
+from cullarrd.errors import CullarrError, ValidationFailed
+from cullarrd.integrations import list_integrations
+from cullarrd.settings import Settings
+from cullarrd.store.db import Store, redact_url
+from cullarrd.store.migrate import current_version
+from cullarrd.store.models import SyncRun
+from cullarrd.timeutil import isoformat, parse_iso
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Caller:
+    """Who is asking, through which channel, under which correlation id."""
+
+    correlation_id: str
+    channel: str  # "socket" | "web"
+    peer_uid: int | None = None
+    operator_id: int | None = None
+    reauthenticated: bool = False
+    emit: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    def actor(self) -> dict[str, Any]:
+        """What the audit trail records about the caller."""
+        actor: dict[str, Any] = {"channel": self.channel}
+        if self.peer_uid is not None:
+            actor["peer_uid"] = self.peer_uid
+        if self.operator_id is not None:
+            actor["operator_id"] = self.operator_id
+        return actor
+
+
+@dataclass
+class Runtime:
+    """What the commands need from the running daemon (composed by ``daemon.py``)."""
+
+    config: Any
+    store: Store
+    settings: Settings
+    audit: AuditRecorder
+    plugins: Any
+    reload: Callable[[Caller], Awaitable[dict[str, Any]]]
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+CommandFn = Callable[["Service", Caller, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    fn: CommandFn
+    mutating: bool
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, *, mutating: bool = False) -> Callable[[CommandFn], CommandFn]:
+    """Register ``fn`` as the command ``name``."""
+
+    def register(fn: CommandFn) -> CommandFn:
+        COMMANDS[name] = Command(name, fn, mutating)
+        return fn
+
+    return register
+
+
+class Args:
+    """Reads command arguments, collecting every problem before failing once."""
+
+    def __init__(self, args: Mapping[str, Any] | None, allowed: set[str]) -> None:
+        self.args = dict(args or {})
+        self.errors: dict[str, list[str]] = {
+            key: ["unknown argument"] for key in self.args if key not in allowed
+        }
+
+    def integer(self, key: str, default: int | None, low: int, high: int) -> int | None:
+        value = self.args.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.errors[key] = [f"must be an integer from {low} to {high}"]
+            return default
+        return value
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self.args.get(key)
+        if value is None:
+            if required:
+                self.errors[key] = ["is required"]
+            return None
+        if not isinstance(value, str) or not value:
+            self.errors[key] = ["must be a non-empty string"]
+            return None
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.args.get(key, False)
+        if not isinstance(value, bool):
+            self.errors[key] = ["must be true or false"]
+            return False
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.args.get(key)
+        if not isinstance(value, dict) or not value:
+            self.errors[key] = ["must be a non-empty object"]
+            return {}
+        return value
+
+    def timestamp(self, key: str):
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            return parse_iso(value)
+        except ValueError:
+            self.errors[key] = ["must be an ISO-8601 date-time"]
+            return None
+
+    def done(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
+
+
+class Service:
+    """Dispatches commands by name against the running daemon."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def dispatch(self, name: str, args: Mapping[str, Any] | None, caller: Caller) -> Any:
+        cmd = COMMANDS.get(name)
+        if cmd is None:
+            raise CullarrError(f"unknown command {name!r}", code="unknown_command")
+        if not cmd.mutating:
+            return await cmd.fn(self, caller, dict(args or {}))
+        try:
+            result = await cmd.fn(self, caller, dict(args or {}))
+        except CullarrError as exc:
+            await self._audit_command(caller, name, exc.code)
+            raise
+        await self._audit_command(caller, name, None)
+        return result
+
+    async def _audit_command(self, caller: Caller, name: str, error_code: str | None) -> None:
+        payload = {"cmd": name, "ok": error_code is None, "actor": caller.actor()}
+        if error_code:
+            payload["error_code"] = error_code
+        await self.rt.store.write(
+            lambda: self.rt.audit.record(
+                "control.command",
+                payload,
+                operator_id=caller.operator_id,
+                correlation_id=caller.correlation_id,
+            )
+        )
+
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.rt.started_monotonic, 3)
+
+    async def verify_operator_password(self, password: str | None) -> int | None:
+        """The operator id when ``password`` is the operator's, else None (off the loop)."""
+        if not password:
+            return None
+        operator = await self.rt.store.read(operators.current_operator)
+        if operator is None:
+            return None
+        ok = await asyncio.to_thread(operators.verify_password, operator.password_digest, password)
+        return operator.id if ok else None
+
+
+def _latest_sync_runs() -> dict[str, Any]:
+    active = (
+        SyncRun.select()
+        .where(SyncRun.status.in_(("queued", "running")))
+        .order_by(SyncRun.id.desc())
+        .first()
+    )
+    last = (
+        SyncRun.select()
+        .where(SyncRun.status.not_in(("queued", "running")))
+        .order_by(SyncRun.id.desc())
+        .first()
+    )
+    return {"active_sync_run": sync_run_brief(active), "last_sync_run": sync_run_brief(last)}
+
+
+def sync_run_brief(run: SyncRun | None) -> dict[str, Any] | None:
+    """The short public shape of a sync run."""
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "phase": run.phase,
+        "started_at": isoformat(run.started_at),
+        "finished_at": isoformat(run.finished_at),
+        "error_code": run.error_code,
+    }
+
+
+@command("health")
+async def health(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Liveness: is the daemon up and its store answering."""
+    Args(args, set()).done()
+    db_ok = await svc.rt.store.read(svc.rt.store.ping)
+    runs = await svc.rt.store.read(_latest_sync_runs) if db_ok else {}
+    failed = [s.to_dict() for s in svc.rt.plugins.failed]
+    return {
+        "status": "ok" if db_ok and not failed else "degraded",
+        "version": __version__,
+        "db": db_ok,
+        "uptime_s": svc.uptime_s(),
+        "last_sync": runs.get("last_sync_run"),
+        "plugins_failed": failed,
+    }
+
+
+@command("status")
+async def status(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """The daemon at a glance: version, store, integrations, plugins, runs, delete mode."""
+    Args(args, set()).done()
+    rt, cfg = svc.rt, svc.rt.config
+
+    def gather() -> dict[str, Any]:
+        return {
+            "schema_version": current_version(rt.store.db),
+            "integrations": list_integrations(),
+            **_latest_sync_runs(),
+        }
+
+    data = await rt.store.read(gather)
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "uptime_s": svc.uptime_s(),
+        "config_path": cfg.source_path,
+        "db": {
+            "ok": True,
+            "backend": rt.store.dialect,
+            "url": redact_url(cfg.database.url),
+            "schema_version": data.pop("schema_version"),
+        },
+        "web": {"enabled": cfg.web.enabled, "listen": cfg.web.listen},
+        "socket": {"path": cfg.socket.path},
+        "delete_mode": {
+            "enabled": cfg.delete_mode.enabled,
+            "secret_present": cfg.delete_mode.secret is not None,
+        },
+        "plugins": [s.to_dict() for s in rt.plugins.statuses],
+        **data,
+    }
+
+
+@command("settings.get")
+async def settings_get(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """All settings, or one, as ``{value, source}``."""
+    reader = Args(args, {"key"})
+    key = reader.text("key")
+    reader.done()
+    everything = await svc.rt.store.read(svc.rt.settings.read_all)
+    if key is not None:
+        if key not in everything:
+            raise ValidationFailed({"key": [f"unknown setting {key!r}"]})
+        everything = {key: everything[key]}
+    return {"settings": everything}
+
+
+@command("settings.set", mutating=True)
+async def settings_set(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Validate and store settings; unsafe changes need confirmation plus re-authentication."""
+    reader = Args(args, {"values", "confirm", "password"})
+    values = reader.mapping("values")
+    confirm = reader.flag("confirm")
+    password = reader.text("password")
+    reader.done()
+    reauthenticated = caller.reauthenticated or (
+        await svc.verify_operator_password(password) is not None
+    )
+    changed = await svc.rt.store.write(
+        lambda: svc.rt.settings.update(
+            values,
+            unsafe_confirmed=confirm and reauthenticated,
+            operator_id=caller.operator_id,
+            correlation_id=caller.correlation_id,
+            actor=caller.actor(),
+        )
+    )
+    settings = await svc.rt.store.read(svc.rt.settings.read_all)
+    return {"changed": changed, "settings": settings}
+
+
+@command("reload", mutating=True)
+async def reload(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Re-read the config file; an invalid one is refused and the running one kept."""
+    Args(args, set()).done()
+    return await svc.rt.reload(caller)
+
+
+@command("audit.list")
+async def audit_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Newest audit events first, optionally since a time or of one event name."""
+    reader = Args(args, {"limit", "before_id", "since", "event_name"})
+    limit = reader.integer("limit", 50, 1, 1000)
+    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
+    since = reader.timestamp("since")
+    event_name = reader.text("event_name")
+    reader.done()
+    events = await svc.rt.store.read(
+        lambda: list_events(
+            limit=limit or 50, before_id=before_id, since=since, event_name=event_name
+        )
+    )
+    return {"events": events}
+
+
+@command("operator.set_password", mutating=True)
+async def operator_set_password(
+    svc: Service, caller: Caller, args: dict[str, Any]
+) -> dict[str, Any]:
+    """Create the operator or reset its email and password (socket only: trusted peers)."""
+    reader = Args(args, {"email", "password"})
+    reader.done()
+    if caller.channel != "socket":
+        raise CullarrError(
+            "the operator password can only be set through cullarrctl", code="forbidden"
+        )
+    email, password = operators.validate_credentials(args.get("email"), args.get("password"))
+    digest = await asyncio.to_thread(operators.hash_password, password)
+    operator = await svc.rt.store.write(
+        lambda: operators.set_password(
+            email,
+            digest,
+            svc.rt.audit,
+            correlation_id=caller.correlation_id,
+            actor=caller.actor(),
+        )
+    )
+    return {"operator": {"id": operator.id, "email": operator.email}}

@@ -1,0 +1,121 @@
+"""The Starlette application: public health, the error envelope and correlation ids.
+
+Handlers are thin adapters onto ``service.py``; a ``CullarrError`` raised there renders as
+``{"error": {code, message, correlation_id, details}}`` with its HTTP status, and every
+response carries ``X-Correlation-Id`` (an incoming ``X-Request-Id`` is honoured).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cullarrd.errors import CullarrError
+from cullarrd.service import Caller, Service
+
+log = structlog.get_logger(__name__)
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class CorrelationMiddleware:
+    """Gives every request a correlation id and stamps it (and security headers) on replies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        cid = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = cid
+
+        started = False
+
+        async def stamped(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-correlation-id", cid.encode()))
+                headers.extend(SECURITY_HEADERS)
+                message["headers"] = headers
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=cid):
+            try:
+                await self.app(scope, receive, stamped)
+            except Exception:
+                # Rendered here (not by Starlette's outermost handler) so even a 500 carries
+                # the envelope and the correlation id; the traceback goes to the log only.
+                log.exception("web.unhandled_error", path=scope.get("path"))
+                if started:
+                    raise
+                body = CullarrError("internal error").to_dict(cid)
+                await JSONResponse(body, status_code=500)(scope, receive, stamped)
+
+
+def correlation_id(request: Request) -> str:
+    return getattr(request.state, "correlation_id", None) or uuid.uuid4().hex
+
+
+def error_response(request: Request, error: CullarrError) -> JSONResponse:
+    """Render an error in the shared envelope."""
+    return JSONResponse(error.to_dict(correlation_id(request)), status_code=error.http_status)
+
+
+async def _cullarr_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CullarrError)
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403: "forbidden"}
+    error = CullarrError(str(exc.detail), code=code.get(exc.status_code, "bad_request"))
+    response = error_response(request, error)
+    response.status_code = exc.status_code
+    return response
+
+
+def api_caller(request: Request) -> Caller:
+    """The service-layer caller for a web request."""
+    return Caller(correlation_id=correlation_id(request), channel="web")
+
+
+def create_app(service: Service, *, base_path: str = "") -> Starlette:
+    """Build the web application around the service layer."""
+
+    async def health(request: Request) -> JSONResponse:
+        result: dict[str, Any] = await service.dispatch("health", {}, api_caller(request))
+        return JSONResponse(result, status_code=200 if result["db"] else 503)
+
+    api = [Route("/health", health, methods=["GET"])]
+    routes = [Mount("/api/v1", routes=api)]
+    if base_path:
+        routes = [Mount(base_path, routes=routes)]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            CullarrError: _cullarr_error,
+            HTTPException: _http_error,
+        },
+    )
+    app.add_middleware(CorrelationMiddleware)
+    return app
