@@ -38,7 +38,7 @@ def reconcile(
         row = existing.get(name)
         fields = {"kind": cfg.kind, "base_url": cfg.base_url, "settings_json": stored_settings(cfg)}
         if row is None:
-            row = Integration.create(status="unknown", sync_state_json={}, **fields)
+            row = Integration.create(name=name, status="unknown", sync_state_json={}, **fields)
             summary["created"].append(name)
         else:
             changes = {k: v for k, v in fields.items() if getattr(row, k) != v}

@@ -1,0 +1,431 @@
+"""``cullarrctl``: run commands against a running cullarrd over its control socket.
+
+Each CLI command is one ``Command`` entry in ``COMMANDS``: its words, the socket command it sends,
+its arguments, how the request ``args`` are built and how a result is shown to a human. Exit codes
+(SPEC §10.4): 0 ok, 1 the daemon answered with an error, 2 usage, 3 daemon not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from cullarrd import __version__
+from cullarrd.control.client import ControlClient, DaemonError, DaemonUnreachable
+
+DEFAULT_SOCKET_PATH = "/run/cullarr/cullarrd.sock"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+PROG = "cullarrctl"
+
+ArgSpec = tuple[tuple[str, ...], dict[str, Any]]
+
+
+class UsageError(Exception):
+    """Arguments argparse accepted but the command cannot use; exits 2."""
+
+
+def arg(*flags: str, **kwargs: Any) -> ArgSpec:
+    """One ``add_argument`` call, kept as data for the command table."""
+    return flags, kwargs
+
+
+def _no_args(ns: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
+def _inline(value: Any) -> str:
+    """A value on one line for a human: scalars plain, containers compact."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return " ".join(f"{key}={_inline(item)}" for key, item in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_inline(item) for item in value) or "-"
+    return str(value)
+
+
+def _as_json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *rows]
+    ]
+
+
+def _aligned(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    width = max((len(label) for label, _ in pairs), default=0) + 1
+    return [f"{label + ':':<{width}} {value}" for label, value in pairs]
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return _inline(seconds)
+    rest, parts = int(seconds), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join([*parts, f"{rest}s"])
+
+
+def render_generic(result: Any, ns: argparse.Namespace) -> str:
+    """Fallback: a dict of scalars as aligned lines, a list of dicts as a table, else JSON."""
+    if isinstance(result, dict) and all(not isinstance(v, dict | list) for v in result.values()):
+        return "\n".join(_aligned([(str(k), _inline(v)) for k, v in result.items()]))
+    if isinstance(result, list) and result and all(isinstance(row, dict) for row in result):
+        headers = list(dict.fromkeys(key for row in result for key in row))
+        rows = [[_inline(row.get(key)) for key in headers] for row in result]
+        return "\n".join(_table([h.upper() for h in headers], rows))
+    return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+_STATUS_FIELDS = (
+    ("version", "version", _inline),
+    ("uptime_s", "uptime", _duration),
+    ("db", "db", _inline),
+    ("config_path", "config", _inline),
+    ("active_sync_run", "active sync run", _inline),
+)
+
+
+def render_status(result: Any, ns: argparse.Namespace) -> str:
+    """Daemon facts as aligned lines, then integrations and plugins as tables."""
+    if not isinstance(result, dict):
+        return render_generic(result, ns)
+    known = {key for key, _, _ in _STATUS_FIELDS} | {"integrations", "plugins"}
+    pairs = [(label, fmt(result[key])) for key, label, fmt in _STATUS_FIELDS if key in result]
+    pairs += [(k, _inline(v)) for k, v in result.items() if k not in known]
+    lines = _aligned(pairs)
+    integrations = [i for i in result.get("integrations") or [] if isinstance(i, dict)]
+    if integrations:
+        rows = [[_inline(i.get(k)) for k in ("name", "kind", "status")] for i in integrations]
+        lines += ["", "integrations:", *_table(["NAME", "KIND", "STATUS"], rows)]
+    plugins = [p for p in result.get("plugins") or [] if isinstance(p, dict)]
+    if plugins:
+        rows = [
+            [_inline(p.get("name")), _inline(p.get("ok")), p.get("error") or ""] for p in plugins
+        ]
+        lines += ["", "plugins:", *_table(["NAME", "OK", "ERROR"], rows)]
+    return "\n".join(lines)
+
+
+def render_settings(result: Any, ns: argparse.Namespace) -> str:
+    """A KEY VALUE SOURCE table."""
+    settings = result.get("settings") if isinstance(result, dict) else None
+    if not isinstance(settings, dict):
+        return render_generic(result, ns)
+    rows = []
+    for key in sorted(settings):
+        entry = settings[key]
+        if isinstance(entry, dict) and "value" in entry:
+            rows.append([key, _as_json(entry["value"]), _inline(entry.get("source"))])
+        else:
+            rows.append([key, _as_json(entry), "-"])
+    return "\n".join(_table(["KEY", "VALUE", "SOURCE"], rows))
+
+
+def render_changed(result: Any, ns: argparse.Namespace) -> str:
+    """``updated: k1, k2`` from a ``{"changed": [...]}`` result."""
+    changed = result.get("changed") if isinstance(result, dict) else None
+    if not isinstance(changed, list):
+        return render_generic(result, ns)
+    return f"updated: {', '.join(map(str, changed))}" if changed else "nothing changed"
+
+
+def render_reload(result: Any, ns: argparse.Namespace) -> str:
+    """A one-line confirmation, with what changed when the daemon says."""
+    changed = result.get("changed") if isinstance(result, dict) else None
+    if isinstance(changed, list) and changed:
+        return f"configuration reloaded; changed: {', '.join(map(str, changed))}"
+    return "configuration reloaded"
+
+
+def render_audit(result: Any, ns: argparse.Namespace) -> str:
+    """Audit events, oldest first as the daemon sends them."""
+    events = result.get("events") if isinstance(result, dict) else None
+    if not isinstance(events, list):
+        return render_generic(result, ns)
+    if not events:
+        return "no audit events"
+    rows = [
+        [_inline(e.get(k)) for k in ("occurred_at", "event_name", "correlation_id")]
+        + [_as_json(e.get("payload", e.get("payload_json")) or "-")]
+        for e in events
+        if isinstance(e, dict)
+    ]
+    return "\n".join(_table(["OCCURRED_AT", "EVENT_NAME", "CORRELATION_ID", "PAYLOAD"], rows))
+
+
+def render_password_set(result: Any, ns: argparse.Namespace) -> str:
+    """Confirms without repeating anything secret."""
+    created = isinstance(result, dict) and result.get("created") is True
+    return f"operator {ns.email} created" if created else f"password set for {ns.email}"
+
+
+def _parse_value(raw: str) -> Any:
+    def reject(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        # NaN/Infinity are not settings values; keep them as the text the user typed.
+        return json.loads(raw, parse_constant=reject)
+    except ValueError:
+        return raw
+
+
+def build_settings_set(ns: argparse.Namespace) -> dict[str, Any]:
+    """``KEY=VALUE`` tokens into ``{"values": {...}}``; VALUE is JSON when it parses."""
+    values: dict[str, Any] = {}
+    for token in ns.assignments:
+        key, sep, raw = token.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"expected KEY=VALUE, got {token!r}")
+        if key in values:
+            raise UsageError(f"{key} is given more than once")
+        values[key] = _parse_value(raw)
+    return {"values": values}
+
+
+def read_password(stdin: TextIO | None = None) -> str:
+    """Prompt twice on a terminal, else read one line from stdin; never echoed."""
+    stream = stdin if stdin is not None else sys.stdin
+    if stream is None:
+        raise UsageError("no password: stdin is closed")
+    if stream.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise UsageError("the two passwords do not match")
+    else:
+        password = stream.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise UsageError("the password is empty")
+    return password
+
+
+def build_set_password(ns: argparse.Namespace) -> dict[str, Any]:
+    """The email from argv, the password from the terminal or stdin (never from argv)."""
+    return {"email": ns.email, "password": read_password()}
+
+
+@dataclass(frozen=True)
+class Command:
+    """One CLI command and the socket command it sends."""
+
+    words: tuple[str, ...]
+    cmd: str
+    help: str
+    arguments: tuple[ArgSpec, ...] = ()
+    build: Callable[[argparse.Namespace], dict[str, Any]] = _no_args
+    render: Callable[[Any, argparse.Namespace], str] = render_generic
+    epilog: str | None = None
+
+
+GROUP_HELP = {
+    ("settings",): "read and change runtime settings",
+    ("operator",): "manage the operator account",
+}
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        ("status",), "status", "show daemon, store and integration status", render=render_status
+    ),
+    Command(
+        ("settings", "get"),
+        "settings.get",
+        "show settings and where each value comes from",
+        arguments=(arg("key", nargs="?", metavar="KEY", help="one setting (default: all)"),),
+        build=lambda ns: {"key": ns.key} if ns.key else {},
+        render=render_settings,
+    ),
+    Command(
+        ("settings", "set"),
+        "settings.set",
+        "change settings",
+        arguments=(arg("assignments", nargs="+", metavar="KEY=VALUE"),),
+        build=build_settings_set,
+        render=render_changed,
+        epilog="VALUE is read as JSON when it parses (true, 30, '[\"/a\"]'), else as text.",
+    ),
+    Command(("reload",), "reload", "re-read the configuration file", render=render_reload),
+    Command(
+        ("audit",),
+        "audit.list",
+        "show recent audit events",
+        arguments=(arg("--limit", type=int, default=50, metavar="N", help="at most N events"),),
+        build=lambda ns: {"limit": ns.limit},
+        render=render_audit,
+    ),
+    Command(
+        ("operator", "set-password"),
+        "operator.set_password",
+        "create the operator or reset its password",
+        arguments=(arg("--email", required=True, metavar="EMAIL"),),
+        build=build_set_password,
+        render=render_password_set,
+        epilog="The password is prompted for twice on a terminal, else read as one stdin line.",
+    ),
+)
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Subparser copies use SUPPRESS so a value given before the command is not reset.
+    unset = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--socket", metavar="PATH", default=unset, help="control socket path")
+    parser.add_argument("--config", metavar="PATH", default=unset, help="read socket.path here")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print one JSON document instead of text",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cullarrctl`` parser, generated from ``COMMANDS``."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Control a running cullarrd.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_common(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, suppress=True)
+    subparsers: dict[tuple[str, ...], Any] = {
+        (): parser.add_subparsers(dest="_word0", metavar="COMMAND", required=True)
+    }
+    for command in COMMANDS:
+        for depth in range(1, len(command.words)):
+            prefix = command.words[:depth]
+            if prefix not in subparsers:
+                group = subparsers[prefix[:-1]].add_parser(
+                    prefix[-1], help=GROUP_HELP.get(prefix), parents=[common]
+                )
+                subparsers[prefix] = group.add_subparsers(
+                    dest=f"_word{depth}", metavar="SUBCOMMAND", required=True
+                )
+        leaf = subparsers[command.words[:-1]].add_parser(
+            command.words[-1],
+            help=command.help,
+            description=command.help,
+            epilog=command.epilog,
+            parents=[common],
+        )
+        for flags, kwargs in command.arguments:
+            leaf.add_argument(*flags, **kwargs)
+        leaf.set_defaults(_command=command, _parser=leaf)
+    return parser
+
+
+def _socket_path_from_config(config_path: str, env: Mapping[str, str]) -> str | None:
+    try:
+        from cullarrd.config import load_config
+
+        return load_config(config_path, env=env).socket.path
+    except Exception as exc:
+        print(
+            f"{PROG}: cannot read socket.path from {config_path} ({exc}); "
+            f"using {DEFAULT_SOCKET_PATH}",
+            file=sys.stderr,
+        )
+        return None
+
+
+def resolve_socket_path(
+    cli_socket: str | None, cli_config: str | None, env: Mapping[str, str]
+) -> str:
+    """--socket, else $CULLARRD_SOCKET, else the named config's socket.path, else the default."""
+    if cli_socket:
+        return cli_socket
+    if env.get("CULLARRD_SOCKET"):
+        return env["CULLARRD_SOCKET"]
+    config_path = cli_config or env.get("CULLARRD_CONFIG")
+    if config_path:
+        return _socket_path_from_config(config_path, env) or DEFAULT_SOCKET_PATH
+    return DEFAULT_SOCKET_PATH
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _print_event(event: Any) -> None:
+    text = event.get("message") if isinstance(event, dict) else None
+    print(text if isinstance(text, str) else _inline(event), file=sys.stderr, flush=True)
+
+
+def _report_error(error: DaemonError, as_json: bool) -> int:
+    if as_json:
+        _print_json({"error": error.error})
+        return EXIT_ERROR
+    print(f"error {error.code}: {error.message}", file=sys.stderr)
+    fields = error.details.get("fields") if isinstance(error.details, dict) else None
+    if isinstance(fields, dict):
+        for name, messages in fields.items():
+            print(f"  {name}: {_inline(messages)}", file=sys.stderr)
+    if error.correlation_id:
+        print(f"  correlation id: {error.correlation_id}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _report_unreachable(exc: DaemonUnreachable, as_json: bool) -> int:
+    print(f"{PROG}: {exc}", file=sys.stderr)
+    if as_json:
+        error = {
+            "code": "daemon_unreachable",
+            "message": str(exc),
+            "correlation_id": None,
+            "details": {"socket": exc.path, "reason": exc.reason},
+        }
+        _print_json({"error": error})
+    return EXIT_UNREACHABLE
+
+
+def _run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    command: Command = ns._command
+    try:
+        args = command.build(ns)
+    except UsageError as exc:
+        ns._parser.print_usage(sys.stderr)
+        print(f"{ns._parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = resolve_socket_path(ns.socket, ns.config, env)
+    try:
+        with ControlClient(path) as client:
+            result = client.call(command.cmd, args, on_event=None if ns.json else _print_event)
+    except DaemonUnreachable as exc:
+        return _report_unreachable(exc, ns.json)
+    except DaemonError as exc:
+        return _report_error(exc, ns.json)
+    if ns.json:
+        _print_json(result)
+    else:
+        text = command.render(result, ns)
+        if text:
+            print(text)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run one command against the daemon and return the exit code."""
+    try:
+        ns = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        return _run(ns, os.environ)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
