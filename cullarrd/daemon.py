@@ -242,7 +242,6 @@ class Daemon:
         return await self.service.dispatch(cmd, args, caller)
 
     async def _peer_refused(self, peer: PeerCredentials) -> None:
-        log.warning("control.peer_refused", uid=peer.uid, gid=peer.gid, pid=peer.pid)
         await self.store.write(
             lambda: self.audit.record(
                 "control.peer_refused", {"uid": peer.uid, "gid": peer.gid, "pid": peer.pid}

@@ -62,7 +62,8 @@ def load_plugins(eps: Iterable[EntryPoint] | None = None) -> Plugins:
     statuses: list[PluginStatus] = []
     kinds: dict[str, str] = {}
     found = entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps
-    for ep in sorted(found, key=lambda e: e.name):
+    # Built-in plugins first, so a third-party plugin can never take over a built-in kind.
+    for ep in sorted(found, key=lambda e: (not e.value.startswith("cullarrd_plugins"), e.name)):
         statuses.append(_register(manager, ep, kinds))
     manager.check_pending()
     return Plugins(manager, statuses, kinds)
