@@ -36,3 +36,7 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+
+## Benchmarks (not part of the test run); results go to the README table.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_control.py

@@ -13,18 +13,41 @@ Problem messages never contain a secret value.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
-import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import yaml
-
 from cullarrd.errors import ConfigError
-from cullarrd.netguard import check_base_url, parse_ip
+from cullarrd.netguard import check_base_url
+from cullarrd.paths import normalize_path as normalize_path  # re-exported for callers
+from cullarrd.validation import (
+    INVALID,
+    Context,
+    Invalid,
+    Key,
+    absolute_path,
+    boolean,
+    cidr,
+    database_url,
+    env_name,
+    file_mode,
+    integer,
+    known_keys,
+    list_of,
+    listen_address,
+    local_path,
+    one_of,
+    plain,
+    read_one,
+    read_table,
+    read_yaml,
+    section,
+    text,
+    then,
+    url_path_prefix,
+)
 
 DEFAULT_CONFIG_PATH = "/etc/cullarr/config.yaml"
 DEFAULT_KINDS = ("sonarr", "radarr", "tautulli")
@@ -177,236 +200,24 @@ class Config:
         return [value for i, value in enumerate(found) if value and value not in found[:i]]
 
 
-# --- readers: one per type; each returns the clean value or raises _Invalid ------------------
-
-_INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "_INVALID"})()
-_REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "_REQUIRED"})()
+# --- config-specific readers (the generic ones live in cullarrd.validation) --------------------
 
 
-class _Invalid(Exception):
-    """A value failed its reader; the message is plain and never echoes the value."""
-
-
-@dataclass
-class _Ctx:
+@dataclass(kw_only=True)
+class _Ctx(Context):
     env: Mapping[str, str]
-    base_dir: str
     known_kinds: tuple[str, ...]
-    problems: list[str]
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(f"{path or 'config'}: {message}")
 
 
-Reader = Callable[[Any, _Ctx, str], Any]
-
-
-@dataclass(frozen=True)
-class _Key:
-    read: Reader
-    default: Any = _REQUIRED  # _REQUIRED: must be given; None: null allowed and means "unset"
-    attr: str | None = None
-    schema: dict[str, _Key] | None = None  # nested keys, so KNOWN_KEYS can be derived
-    many: bool = False
-
-
-def _bool(value: Any, ctx: _Ctx, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid("must be true or false")
-    return value
-
-
-def _int(lo: int, hi: int) -> Reader:
-    def read(value: Any, ctx: _Ctx, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid("must be an integer")
-        if not lo <= value <= hi:
-            raise _Invalid(f"must be between {lo} and {hi}")
-        return value
-
-    return read
-
-
-def _enum(*choices: str) -> Reader:
-    def read(value: Any, ctx: _Ctx, path: str) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise _Invalid("must be one of: " + ", ".join(choices))
-        return value
-
-    return read
-
-
-def _str(pattern: str | None = None, hint: str = "") -> Reader:
-    def read(value: Any, ctx: _Ctx, path: str) -> str:
-        if not isinstance(value, str):
-            raise _Invalid("must be a string")
-        if not value.strip():
-            raise _Invalid("must not be empty")
-        if pattern is not None and not re.fullmatch(pattern, value.strip()):
-            raise _Invalid(hint)
-        return value.strip()
-
-    return read
-
-
-def _list(item: Reader) -> Reader:
-    def read(value: Any, ctx: _Ctx, path: str) -> tuple[Any, ...]:
-        if not isinstance(value, list):
-            raise _Invalid("must be a list")
-        return tuple(_read_one(item, v, ctx, f"{path}[{i}]") for i, v in enumerate(value))
-
-    return read
-
-
-def _read_one(read: Reader, value: Any, ctx: _Ctx, path: str) -> Any:
-    try:
-        return read(value, ctx, path)
-    except _Invalid as exc:
-        ctx.add(path, str(exc))
-        return _INVALID
-
-
-_text = _str()
-_env_name = _str(r"[A-Za-z_][A-Za-z0-9_]*", "must be an environment variable name")
-_name = _str(r"[A-Za-z0-9_.-]{1,64}", "must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
-_SQLITE_HINT = "must be sqlite:///relative.db or sqlite:////absolute/path.db"
-_URL_HINT = "must be sqlite:///path or postgresql://user:pass@host:port/db"
+_text = text()
+_name = text(r"[A-Za-z0-9_.-]{1,64}", "must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
 
 
 def _kind(value: Any, ctx: _Ctx, path: str) -> str:
-    kind = _text(value, ctx, path)
-    if kind not in ctx.known_kinds:
-        raise _Invalid("must be one of: " + ", ".join(sorted(ctx.known_kinds)))
-    return kind
+    return one_of(*sorted(ctx.known_kinds))(_text(value))
 
 
-def _local_path(value: Any, ctx: _Ctx, path: str) -> str:
-    return os.path.normpath(os.path.join(ctx.base_dir, _text(value, ctx, path)))
-
-
-def _then(read: Reader, convert: Callable[[Any], Any]) -> Reader:
-    return lambda value, ctx, path: convert(read(value, ctx, path))
-
-
-def _db_url(value: Any, ctx: _Ctx, path: str) -> str:
-    url = _text(value, ctx, path)
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "sqlite":
-        rest = url[len("sqlite:///") :]
-        if not url.startswith("sqlite:///") or not rest.strip("/"):
-            raise _Invalid(_SQLITE_HINT)
-        if rest == ":memory:":
-            return url
-        return "sqlite:///" + "/" + os.path.normpath(os.path.join(ctx.base_dir, rest)).lstrip("/")
-    if scheme not in {"postgresql", "postgres"}:
-        raise _Invalid(_URL_HINT)
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        raise _Invalid("must have a valid port: postgresql://user:pass@host:port/db") from None
-    if not parts.path.strip("/"):
-        raise _Invalid("must name a database: postgresql://user:pass@host:port/db")
-    return url
-
-
-_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})")
-
-
-def _listen(value: Any, ctx: _Ctx, path: str) -> str:
-    text = _text(value, ctx, path)
-    match = _LISTEN.fullmatch(text)
-    if not match or (match["v6"] and not isinstance(parse_ip(match["v6"]), ipaddress.IPv6Address)):
-        raise _Invalid("must be host:port")
-    if not 1 <= int(match["port"]) <= 65535:
-        raise _Invalid("port must be between 1 and 65535")
-    return text
-
-
-def _base_path(value: Any, ctx: _Ctx, path: str) -> str:
-    if not isinstance(value, str):
-        raise _Invalid("must be a string")
-    text = value.strip()
-    if text and (text[0] != "/" or text[-1] == "/" or "//" in text or re.search(r"[\s?#]", text)):
-        raise _Invalid("must be empty or a path starting with '/' and not ending with '/'")
-    return text
-
-
-def _mode(value: Any, ctx: _Ctx, path: str) -> int:
-    match = (
-        re.fullmatch(r"(?:0[oO])?([0-7]{1,4})", value.strip()) if isinstance(value, str) else None
-    )
-    if match:
-        value = int(match[1], 8)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid("must be an octal mode such as 0660")
-    if not 0 <= value <= 0o777:
-        raise _Invalid("must be an octal mode between 0000 and 0777")
-    return value
-
-
-def _cidr(value: Any, ctx: _Ctx, path: str) -> str:
-    text = _text(value, ctx, path)
-    try:
-        return str(ipaddress.ip_network(text, strict=False))
-    except ValueError:
-        raise _Invalid(f"'{text}' is not a CIDR network") from None
-
-
-def normalize_path(text: str) -> str:
-    """SPEC §5.5: trim, ``\\`` to ``/``, collapse ``//``, drop a trailing ``/`` (root stays)."""
-    path = re.sub(r"/{2,}", "/", text.strip().replace("\\", "/"))
-    return path.rstrip("/") or ("/" if path else "")
-
-
-def _mapped_path(value: Any, ctx: _Ctx, path: str) -> str:
-    normal = normalize_path(_text(value, ctx, path))
-    if not (normal.startswith("/") or re.fullmatch(r"[A-Za-z]:(/.*)?", normal)):
-        raise _Invalid("must be an absolute path")
-    return normal
-
-
-# --- tables and builders ----------------------------------------------------------------------
-
-
-def _read_table(data: Any, path: str, table: dict[str, _Key], ctx: _Ctx) -> dict[str, Any] | None:
-    """Read one mapping by its table: unknown keys, required keys, defaults, one reader per key."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        ctx.add(path, "must be a mapping")
-        return None
-    ctx.problems.extend(f"{path or 'config'}: unknown key '{k}'" for k in data if k not in table)
-    out: dict[str, Any] = {}
-    for key, spec in table.items():
-        sub = f"{path}.{key}" if path else key
-        raw = data.get(key, spec.default)
-        if raw is None and isinstance(spec.default, list | dict):
-            raw = spec.default
-        if raw is _REQUIRED:
-            ctx.add(sub, "required")
-            value = _INVALID
-        elif raw is None and spec.default is None:
-            value = None
-        else:
-            value = _read_one(spec.read, raw, ctx, sub)
-        out[spec.attr or key] = value
-    return out
-
-
-Builder = Callable[[dict[str, Any], _Ctx, str], Any]
-
-
-def _section(table: dict[str, _Key], build: Builder, *, many: bool = False) -> _Key:
-    def read_one(value: Any, ctx: _Ctx, path: str) -> Any:
-        raw = _read_table(value, path, table, ctx)
-        return _INVALID if raw is None else build(raw, ctx, path)
-
-    reader = _list(read_one) if many else read_one
-    return _Key(reader, default=[] if many else {}, schema=table, many=many)
-
-
-def _plain(cls: type) -> Builder:
-    return lambda raw, ctx, path: cls(**raw)
+# --- builders ---------------------------------------------------------------------------------
 
 
 def _first_dir(value: str | None) -> str | None:
@@ -439,35 +250,35 @@ def _read_secret_file(name: str, ctx: _Ctx) -> Secret:
         with open(path, encoding="utf-8") as handle:
             value = handle.read().strip()
     except OSError as exc:
-        raise _Invalid(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise Invalid(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise _Invalid(f"file {path} is not UTF-8 text") from None
+        raise Invalid(f"file {path} is not UTF-8 text") from None
     if not value:
-        raise _Invalid(f"file {path} is empty")
+        raise Invalid(f"file {path} is empty")
     return Secret(value)
 
 
 def _read_secret_env(name: str, ctx: _Ctx) -> Secret:
     if name not in ctx.env:
-        raise _Invalid(f"environment variable {name} is not set")
+        raise Invalid(f"environment variable {name} is not set")
     if not ctx.env[name].strip():
-        raise _Invalid(f"environment variable {name} is empty")
+        raise Invalid(f"environment variable {name} is empty")
     return Secret(ctx.env[name].strip())
 
 
 def _pick_secret(raw: dict[str, Any], keys: tuple[str, str, str], ctx: _Ctx, path: str) -> Any:
-    """Resolve one secret from inline / file / env keys; None if none given, _INVALID on error."""
+    """Resolve one secret from inline / file / env keys; None if none given, INVALID on error."""
     given = [key for key in keys if raw[key] is not None]
     if len(given) > 1:
         ctx.add(path, "use only one of " + ", ".join(keys))
-        return _INVALID
-    if not given or raw[given[0]] is _INVALID:
-        return _INVALID if given else None
+        return INVALID
+    if not given or raw[given[0]] is INVALID:
+        return INVALID if given else None
     key, value = given[0], raw[given[0]]
     if key == keys[0]:
         return value
     reader = _read_secret_file if key == keys[1] else _read_secret_env
-    return _read_one(lambda v, c, p: reader(v, c), value, ctx, f"{path}.{key}")
+    return read_one(lambda v, c, p: reader(v, c), value, ctx, f"{path}.{key}")
 
 
 def _build_delete_mode(raw: dict[str, Any], ctx: _Ctx, path: str) -> DeleteModeConfig:
@@ -476,7 +287,7 @@ def _build_delete_mode(raw: dict[str, Any], ctx: _Ctx, path: str) -> DeleteModeC
     if secret is None and ctx.env.get(DELETE_SECRET_ENV, "").strip():
         secret = Secret(ctx.env[DELETE_SECRET_ENV].strip())
     elif secret is None and creds and os.path.isfile(os.path.join(creds, DELETE_SECRET_CREDENTIAL)):
-        secret = _read_one(
+        secret = read_one(
             lambda v, c, p: _read_secret_file(v, c), DELETE_SECRET_CREDENTIAL, ctx, f"{path}.secret"
         )
     if raw["enabled"] is True and secret is None:
@@ -491,7 +302,9 @@ def _build_integration(raw: dict[str, Any], ctx: _Ctx, path: str) -> Integration
     seen: set[tuple[str, str]] = set()
     mappings = raw["path_mappings"] if isinstance(raw["path_mappings"], tuple) else ()
     for i, mapping in enumerate(mappings):
-        if isinstance(mapping, PathMappingConfig):
+        if isinstance(mapping, PathMappingConfig) and all(
+            isinstance(p, str) for p in (mapping.from_prefix, mapping.to_prefix)
+        ):
             pair = (mapping.from_prefix, mapping.to_prefix)
             if pair in seen:
                 ctx.add(
@@ -503,77 +316,68 @@ def _build_integration(raw: dict[str, Any], ctx: _Ctx, path: str) -> Integration
 
 
 _PATH_MAPPING = {
-    "from": _Key(_mapped_path, attr="from_prefix"),
-    "to": _Key(_mapped_path, attr="to_prefix"),
-    "enabled": _Key(_bool, True),
+    "from": Key(absolute_path(drive_letters=True), attr="from_prefix"),
+    "to": Key(absolute_path(drive_letters=True), attr="to_prefix"),
+    "enabled": Key(boolean, True),
 }
 _INTEGRATION = {
-    "kind": _Key(_kind),
-    "name": _Key(_name),
-    "base_url": _Key(_then(_text, lambda url: url.rstrip("/"))),
-    "api_key": _Key(_then(_text, Secret), None),
-    "api_key_file": _Key(_text, None),
-    "api_key_env": _Key(_env_name, None),
-    "verify_ssl": _Key(_bool, True),
-    "compatibility_mode": _Key(_enum("strict_latest", "warn_only_read_only"), "strict_latest"),
-    "request_timeout_seconds": _Key(_int(1, 120), 15),
-    "retry_max_attempts": _Key(_int(1, 10), 5),
-    "fetch_workers": _Key(_int(1, 32), 4),
-    "page_size": _Key(_int(50, 10000), 1000),
-    "path_mappings": _section(_PATH_MAPPING, _plain(PathMappingConfig), many=True),
+    "kind": Key(_kind),
+    "name": Key(_name),
+    "base_url": Key(then(_text, lambda url: url.rstrip("/"))),
+    "api_key": Key(then(_text, Secret), None),
+    "api_key_file": Key(_text, None),
+    "api_key_env": Key(env_name, None),
+    "verify_ssl": Key(boolean, True),
+    "compatibility_mode": Key(one_of("strict_latest", "warn_only_read_only"), "strict_latest"),
+    "request_timeout_seconds": Key(integer(1, 120), 15),
+    "retry_max_attempts": Key(integer(1, 10), 5),
+    "fetch_workers": Key(integer(1, 32), 4),
+    "page_size": Key(integer(50, 10000), 1000),
+    "path_mappings": section(_PATH_MAPPING, plain(PathMappingConfig), many=True),
 }
 _TOP = {
-    "database": _section({"url": _Key(_db_url, None)}, _build_database),
-    "web": _section(
+    "database": section({"url": Key(database_url, None)}, _build_database),
+    "web": section(
         {
-            "enabled": _Key(_bool, True),
-            "listen": _Key(_listen, "127.0.0.1:8787"),
-            "base_path": _Key(_base_path, ""),
-            "metrics_public": _Key(_bool, True),
+            "enabled": Key(boolean, True),
+            "listen": Key(listen_address, "127.0.0.1:8787"),
+            "base_path": Key(url_path_prefix, ""),
+            "metrics_public": Key(boolean, True),
         },
-        _plain(WebConfig),
+        plain(WebConfig),
     ),
-    "socket": _section(
-        {"path": _Key(_local_path, None), "mode": _Key(_mode, 0o660), "group": _Key(_text, None)},
+    "socket": section(
+        {"path": Key(local_path, None), "mode": Key(file_mode, 0o660), "group": Key(_text, None)},
         _build_socket,
     ),
-    "log": _section(
+    "log": section(
         {
-            "format": _Key(_enum("json", "console"), None),
-            "level": _Key(_enum("debug", "info", "warning", "error"), "info"),
+            "format": Key(one_of("json", "console"), None),
+            "level": Key(one_of("debug", "info", "warning", "error"), "info"),
         },
         _build_log,
     ),
-    "delete_mode": _section(
+    "delete_mode": section(
         {
-            "enabled": _Key(_bool, False),
-            "secret": _Key(_then(_text, Secret), None),
-            "secret_file": _Key(_text, None),
-            "secret_env": _Key(_env_name, None),
+            "enabled": Key(boolean, False),
+            "secret": Key(then(_text, Secret), None),
+            "secret_file": Key(_text, None),
+            "secret_env": Key(env_name, None),
         },
         _build_delete_mode,
     ),
-    "security": _section(
+    "security": section(
         {
-            "allowed_integration_hosts": _Key(_list(_then(_text, str.lower)), []),
-            "allowed_integration_networks": _Key(_list(_cidr), []),
+            "allowed_integration_hosts": Key(list_of(then(_text, str.lower)), []),
+            "allowed_integration_networks": Key(list_of(cidr), []),
         },
-        _plain(SecurityConfig),
+        plain(SecurityConfig),
     ),
-    "integrations": _section(_INTEGRATION, _build_integration, many=True),
+    "integrations": section(_INTEGRATION, _build_integration, many=True),
 }
 
 
-def _known_keys(table: dict[str, _Key], prefix: str = "") -> set[str]:
-    keys: set[str] = set()
-    for key, spec in table.items():
-        keys.add(prefix + key)
-        if spec.schema is not None:
-            keys |= _known_keys(spec.schema, prefix + key + ("[]." if spec.many else "."))
-    return keys
-
-
-KNOWN_KEYS: frozenset[str] = frozenset(_known_keys(_TOP))
+KNOWN_KEYS: frozenset[str] = frozenset(known_keys(_TOP))
 """Every key path the loader knows, e.g. ``web.listen``, ``integrations[].path_mappings[].from``."""
 
 
@@ -582,7 +386,11 @@ KNOWN_KEYS: frozenset[str] = frozenset(_known_keys(_TOP))
 
 def _check_integrations(integrations: Any, security: Any, ctx: _Ctx) -> None:
     """Cross-entry rules: unique names, and base-URL safety against the allow-lists."""
-    if not isinstance(security, SecurityConfig):
+    lists_ok = isinstance(security, SecurityConfig) and all(
+        isinstance(v, tuple)
+        for v in (security.allowed_integration_hosts, security.allowed_integration_networks)
+    )
+    if not lists_ok:  # already reported; the config is refused either way
         security = SecurityConfig()
     first_seen: dict[str, int] = {}
     for i, integ in enumerate(integrations if isinstance(integrations, tuple) else ()):
@@ -612,29 +420,13 @@ def parse_config(
     """Validate already-parsed YAML data; raise ``ConfigError`` listing every problem."""
     kinds = tuple(known_kinds) if known_kinds is not None else DEFAULT_KINDS
     ctx = _Ctx(env=env, base_dir=os.path.abspath(base_dir), known_kinds=kinds, problems=[])
-    raw = _read_table(data, "", _TOP, ctx)
+    raw = read_table(data, "", _TOP, ctx)
     if raw is None:
         raise ConfigError(ctx.problems)
     _check_integrations(raw["integrations"], raw["security"], ctx)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return Config(**raw, source_path=source_path)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            if (key_node.tag, key_node.value) in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
-                )
-            seen.add((key_node.tag, key_node.value))
-        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(
@@ -645,20 +437,9 @@ def load_config(
     """Read and validate the YAML file at ``path``; raise ``ConfigError`` listing every problem."""
     env = os.environ if env is None else env
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError([f"config: cannot read {path}: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"config: cannot read {path}: not UTF-8 text"]) from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError([f"config: invalid YAML{where}: {exc.problem or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"config: invalid YAML: {exc}"]) from None
+        data = read_yaml(path)
+    except Invalid as exc:
+        raise ConfigError([f"config: {exc}"]) from None
     base_dir = os.path.dirname(os.path.abspath(path))
     return parse_config(
         data, env=env, base_dir=base_dir, known_kinds=known_kinds, source_path=os.path.abspath(path)

@@ -17,54 +17,24 @@ from cullarrd.errors import CullarrError, ValidationFailed
 from cullarrd.paths import normalize_path
 from cullarrd.store.models import AppSetting
 from cullarrd.timeutil import utcnow
+from cullarrd.validation import Invalid, absolute_path, as_list, boolean, integer, one_of, text
 
-Reader = Callable[[Any], Any]  # returns the cleaned value or raises ValueError(message)
+Reader = Callable[[Any], Any]  # returns the cleaned value or raises Invalid (a ValueError)
 
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def _int(low: int, high: int) -> Reader:
-    def read(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-
-    return read
-
-
-def _enum(*choices: str) -> Reader:
-    def read(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
-
-    return read
-
-
-def _text(low: int, high: int) -> Reader:
-    def read(value: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        value = value.strip()
-        if not low <= len(value) <= high:
-            raise ValueError(f"must be {low} to {high} characters long")
-        return value
-
-    return read
+_path_root = absolute_path()
 
 
 def _absolute_paths(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("must be a list of absolute paths")
-    cleaned = {normalize_path(v) for v in value}
-    if bad := sorted(p for p in cleaned if not p.startswith("/")):
-        raise ValueError(f"must be absolute paths (got {', '.join(bad)})")
+    """Absolute paths, normalised, deduplicated, longest first; names every entry that is not."""
+    cleaned: set[str] = set()
+    bad: set[str] = set()
+    for item in as_list(value):
+        try:
+            cleaned.add(_path_root(item))
+        except Invalid:
+            bad.add(normalize_path(item) if isinstance(item, str) else repr(item))
+    if bad:
+        raise Invalid(f"must be an absolute path (got {', '.join(sorted(bad))})")
     return sorted(cleaned, key=lambda p: (-len(p), p))
 
 
@@ -77,44 +47,51 @@ class SettingSpec:
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("sync_enabled", True, _bool, "run scheduled syncs"),
-    SettingSpec("sync_interval_minutes", 30, _int(1, 1440), "minutes between scheduled syncs"),
+    SettingSpec("sync_enabled", True, boolean, "run scheduled syncs"),
+    SettingSpec("sync_interval_minutes", 30, integer(1, 1440), "minutes between scheduled syncs"),
     SettingSpec(
-        "watched_mode", "play_count", _enum("play_count", "percent"), "what counts as watched"
+        "watched_mode", "play_count", one_of("play_count", "percent"), "what counts as watched"
     ),
-    SettingSpec("watched_percent_threshold", 90, _int(1, 100), "percent that counts as watched"),
+    SettingSpec("watched_percent_threshold", 90, integer(1, 100), "percent that counts as watched"),
     SettingSpec(
-        "in_progress_min_offset_ms", 60000, _int(1, 86_400_000), "offset that counts as started"
+        "in_progress_min_offset_ms", 60000, integer(1, 86_400_000), "offset that counts as started"
     ),
     SettingSpec("managed_path_roots", [], _absolute_paths, "roots whose files are managed"),
-    SettingSpec("culled_tag_name", "cullarr:culled", _text(1, 128), "tag added after deletion"),
+    SettingSpec(
+        "culled_tag_name", "cullarr:culled", text(max_length=128), "tag added after deletion"
+    ),
     SettingSpec(
         "compatibility_mode_default",
         "strict_latest",
-        _enum("strict_latest", "warn_only_read_only"),
+        one_of("strict_latest", "warn_only_read_only"),
         "version policy for integrations that do not set one",
     ),
     SettingSpec(
         "unmonitor_parent_on_partial_version_delete",
         False,
-        _bool,
+        boolean,
         "unmonitor a movie even when only some of its versions are deleted",
     ),
-    SettingSpec("retention_sync_runs_days", 180, _int(1, 3650), "days sync runs are kept"),
-    SettingSpec("retention_deletion_runs_days", 730, _int(1, 3650), "days deletion runs are kept"),
+    SettingSpec("retention_sync_runs_days", 180, integer(1, 3650), "days sync runs are kept"),
     SettingSpec(
-        "retention_audit_events_days", 0, _int(0, 36500), "days audit events are kept (0 = forever)"
+        "retention_deletion_runs_days", 730, integer(1, 3650), "days deletion runs are kept"
+    ),
+    SettingSpec(
+        "retention_audit_events_days",
+        0,
+        integer(0, 36500),
+        "days audit events are kept (0 = forever)",
     ),
     SettingSpec(
         "sensitive_action_reauthentication_window_minutes",
         15,
-        _int(1, 1440),
+        integer(1, 1440),
         "minutes a re-authentication (or unlock) stays valid",
     ),
     SettingSpec(
         "full_inventory_interval_hours",
         24,
-        _int(1, 168),
+        integer(1, 168),
         "hours between inventory passes that ignore unchanged-statistics shortcuts",
     ),
 )

@@ -469,6 +469,19 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_a_broken_allow_list_is_reported_not_crashed_on(tmp_path: Path) -> None:
+    text = "security:\n  allowed_integration_networks: 10.0.0.0/8\n" + integration()
+    assert problems(tmp_path, text) == ["security.allowed_integration_networks: must be a list"]
+
+
+def test_invalid_path_mappings_are_not_also_called_duplicates(tmp_path: Path) -> None:
+    extra = "path_mappings:\n  - {from: rel, to: /x}\n  - {from: rel, to: /x}\n"
+    assert problems(tmp_path, integration(extra)) == [
+        "integrations[0].path_mappings[0].from: must be an absolute path",
+        "integrations[0].path_mappings[1].from: must be an absolute path",
+    ]
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as caught:

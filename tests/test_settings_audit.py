@@ -58,10 +58,10 @@ def test_every_bad_key_is_reported_at_once_and_nothing_is_written(store, setting
     fields = caught.value.details["fields"]
     assert fields == {
         "sync_interval_minutes": ["must be between 1 and 1440"],
-        "watched_mode": ["must be one of play_count, percent"],
+        "watched_mode": ["must be one of: play_count, percent"],
         "sync_enabled": ["must be true or false"],
-        "managed_path_roots": ["must be absolute paths (got relative/path)"],
-        "culled_tag_name": ["must be 1 to 128 characters long"],
+        "managed_path_roots": ["must be an absolute path (got relative/path)"],
+        "culled_tag_name": ["must not be empty"],
         "no_such_setting": ["unknown setting"],
     }
     assert AppSetting.select().count() == 0
