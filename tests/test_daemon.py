@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -224,14 +225,13 @@ def test_no_secret_reaches_logs_store_audit_or_answers(daemon, database_url):
     if database_url.startswith("sqlite:///"):
         db_file = database_url[len("sqlite:///") :]
         outputs.extend(
-            open(path, "rb").read().decode("latin-1")
+            Path(path).read_bytes().decode("latin-1")
             for path in (db_file, db_file + "-wal")
             if os.path.exists(path)
         )
     else:
         db = open_database(database_url)
-        tables = [t for t in db.get_tables()]
-        for table in tables:
+        for table in db.get_tables():
             outputs.append(repr(db.execute_sql(f'SELECT * FROM "{table}"').fetchall()))
         db.close()
     for text in outputs:
