@@ -195,15 +195,20 @@ def build_settings_set(ns: argparse.Namespace) -> dict[str, Any]:
         if key in values:
             raise UsageError(f"{key} is given more than once")
         values[key] = _parse_value(raw)
-    return {"values": values}
+    if not ns.confirm:
+        return {"values": values}
+    # An unsafe change (audit retention to 0) needs the operator to re-authenticate.
+    return {"values": values, "confirm": True, "password": read_password(repeat=False)}
 
 
-def read_password(stdin: TextIO | None = None) -> str:
-    """Prompt twice on a terminal, else read one line from stdin; never echoed."""
+def read_password(stdin: TextIO | None = None, *, repeat: bool = True) -> str:
+    """Prompt (twice for a new password) on a terminal, else read one stdin line; never echoed."""
     stream = stdin if stdin is not None else sys.stdin
     if stream is None:
         raise UsageError("no password: stdin is closed")
-    if stream.isatty():
+    if stream.isatty() and not repeat:
+        password = getpass.getpass("Operator password: ")
+    elif stream.isatty():
         password = getpass.getpass("New password: ")
         if getpass.getpass("Repeat password: ") != password:
             raise UsageError("the two passwords do not match")
@@ -253,7 +258,14 @@ COMMANDS: tuple[Command, ...] = (
         ("settings", "set"),
         "settings.set",
         "change settings",
-        arguments=(arg("assignments", nargs="+", metavar="KEY=VALUE"),),
+        arguments=(
+            arg("assignments", nargs="+", metavar="KEY=VALUE"),
+            arg(
+                "--confirm",
+                action="store_true",
+                help="confirm an unsafe change; asks for the operator password",
+            ),
+        ),
         build=build_settings_set,
         render=render_changed,
         epilog="VALUE is read as JSON when it parses (true, 30, '[\"/a\"]'), else as text.",

@@ -255,3 +255,22 @@ def _receive_until(receiver: socket.socket, wanted: str) -> list[str]:
         seen.append(message)
         if message.startswith(wanted) or f"\n{wanted}" in message:
             return seen
+
+
+def test_unsafe_retention_through_the_cli_needs_confirm_and_the_password(daemon):
+    daemon.start()
+    password = "operator password 1\n"
+    assert (
+        daemon.ctl("operator", "set-password", "--email", "a@b.org", stdin=password).returncode == 0
+    )
+    assert daemon.ctl("settings", "set", "retention_audit_events_days=30").returncode == 0
+    refused = daemon.ctl("settings", "set", "retention_audit_events_days=0")
+    assert refused.returncode == 1 and "retention_setting_unsafe" in refused.stderr
+    wrong = daemon.ctl("settings", "set", "retention_audit_events_days=0", "--confirm",
+                       stdin="not the password\n")  # fmt: skip
+    assert wrong.returncode == 1 and "retention_setting_unsafe" in wrong.stderr
+    done = daemon.ctl("settings", "set", "retention_audit_events_days=0", "--confirm",
+                      stdin=password)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = daemon.call("settings.get", {"key": "retention_audit_events_days"})
+    assert got["settings"]["retention_audit_events_days"] == {"value": 0, "source": "db"}
