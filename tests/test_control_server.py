@@ -260,13 +260,7 @@ async def test_stale_socket_file_is_replaced(sock_path: str) -> None:
     dead.close()
     assert stat.S_ISSOCK(os.lstat(sock_path).st_mode)
     srv = ControlServer(sock_path, DISPATCH)
-    await srv.start()
-    try:
-        client = await Peer.open(sock_path)
-        assert "hello" in await client.line()
-        await client.close()
-    finally:
-        await srv.stop()
+    await assert_greets(srv)
 
 
 async def test_live_socket_makes_start_fail_and_is_left_alone(server: ControlServer) -> None:
@@ -387,13 +381,7 @@ async def test_peer_listed_in_group_members_is_accepted(sock_path: str) -> None:
     group, user = found
     peer = PeerCredentials(pid=1, uid=user.pw_uid, gid=user.pw_gid)
     srv = ControlServer(sock_path, DISPATCH, group=group.gr_name, peer_lookup=lambda s: peer)
-    await srv.start()
-    try:
-        client = await Peer.open(sock_path)
-        assert "hello" in await client.line()
-        await client.close()
-    finally:
-        await srv.stop()
+    await assert_greets(srv)
 
 
 async def test_failing_peer_lookup_fails_closed(sock_path: str) -> None:
@@ -424,3 +412,14 @@ async def test_stop_is_quick_with_idle_client_and_removes_the_file(sock_path: st
     await client.close()
     with pytest.raises((ConnectionRefusedError, FileNotFoundError)):
         await Peer.open(sock_path)
+
+
+async def assert_greets(srv: ControlServer) -> None:
+    """Start ``srv``, check a client is greeted, stop it again."""
+    await srv.start()
+    try:
+        client = await Peer.open(srv.path)
+        assert "hello" in await client.line()
+        await client.close()
+    finally:
+        await srv.stop()

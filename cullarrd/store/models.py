@@ -292,33 +292,32 @@ class KeepMarker(BaseModel):
 
 
 # --- workflow execution
-class SyncRun(BaseModel):
+class RunModel(BaseModel):
+    """Lifecycle columns shared by sync and deletion runs (each has its own table)."""
+
     status = TextField()
-    trigger = TextField()
-    phase = TextField(null=True)
-    phase_counts_json = _json()
     error_code = TextField(null=True)
     error_message = TextField(null=True)
-    queued_next = BooleanField(default=False)
     cancel_requested = BooleanField(default=False)
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+
+
+class SyncRun(RunModel):
+    trigger = TextField()
+    phase = TextField(null=True)
+    phase_counts_json = _json()
+    queued_next = BooleanField(default=False)
 
     class Meta:
         table_name = "sync_runs"
 
 
-class DeletionRun(BaseModel):
+class DeletionRun(RunModel):
     operator = ForeignKeyField(Operator, column_name="operator_id")
-    status = TextField()
     scope = TextField()
     selected_plex_user_ids_json = JSONField(default=list)
     summary_json = _json()
-    error_code = TextField(null=True)
-    error_message = TextField(null=True)
-    cancel_requested = BooleanField(default=False)
-    started_at = DateTimeField(null=True)
-    finished_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "deletion_runs"
