@@ -23,6 +23,7 @@ HTTP_STATUS: dict[str, int] = {
     "integration_auth_failed": 502,
     "integration_contract_mismatch": 502,
     "rate_limited": 429,
+    "integration_url_forbidden": 403,
     "unsupported_integration_version": 422,
     "delete_mode_disabled": 403,
     "delete_unlock_required": 403,
