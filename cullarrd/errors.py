@@ -24,6 +24,7 @@ HTTP_STATUS: dict[str, int] = {
     "integration_contract_mismatch": 502,
     "rate_limited": 429,
     "integration_url_forbidden": 403,
+    "integration_kind_unknown": 422,
     "unsupported_integration_version": 422,
     "delete_mode_disabled": 403,
     "delete_unlock_required": 403,

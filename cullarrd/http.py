@@ -82,6 +82,11 @@ class IntegrationHttp:
             transport=transport,
         )
 
+    def use_query_auth(self, param: str) -> None:
+        """Send the key as a query parameter instead of a header (Tautulli's only way)."""
+        self._client.headers.pop("X-Api-Key", None)
+        self._auth_param = param
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
