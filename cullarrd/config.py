@@ -170,7 +170,7 @@ class IntegrationConfig:
     base_url: str
     api_key: Secret
     verify_ssl: bool = True
-    compatibility_mode: str = "strict_latest"
+    compatibility_mode: str | None = None  # None: the compatibility_mode_default setting
     request_timeout_seconds: int = 15
     retry_max_attempts: int = 5
     fetch_workers: int = 4
@@ -328,7 +328,7 @@ _INTEGRATION = {
     "api_key_file": Key(_text, None),
     "api_key_env": Key(env_name, None),
     "verify_ssl": Key(boolean, True),
-    "compatibility_mode": Key(one_of("strict_latest", "warn_only_read_only"), "strict_latest"),
+    "compatibility_mode": Key(one_of("strict_latest", "warn_only_read_only"), None),
     "request_timeout_seconds": Key(integer(1, 120), 15),
     "retry_max_attempts": Key(integer(1, 10), 5),
     "fetch_workers": Key(integer(1, 32), 4),

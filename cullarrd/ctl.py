@@ -12,12 +12,23 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from cullarrd import __version__
 from cullarrd.control.client import ControlClient, DaemonError, DaemonUnreachable
+from cullarrd.ctl_render import (
+    inline,
+    render_audit,
+    render_changed,
+    render_generic,
+    render_integrations,
+    render_password_set,
+    render_reload,
+    render_settings,
+    render_status,
+)
 
 DEFAULT_SOCKET_PATH = "/run/cullarr/cullarrd.sock"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -37,141 +48,6 @@ def arg(*flags: str, **kwargs: Any) -> ArgSpec:
 
 def _no_args(ns: argparse.Namespace) -> dict[str, Any]:
     return {}
-
-
-def _inline(value: Any) -> str:
-    """A value on one line for a human: scalars plain, containers compact."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        return " ".join(f"{key}={_inline(item)}" for key, item in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(_inline(item) for item in value) or "-"
-    return str(value)
-
-
-def _as_json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [list(headers), *rows]
-    ]
-
-
-def _aligned(pairs: Sequence[tuple[str, str]]) -> list[str]:
-    width = max((len(label) for label, _ in pairs), default=0) + 1
-    return [f"{label + ':':<{width}} {value}" for label, value in pairs]
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-        return _inline(seconds)
-    rest, parts = int(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return " ".join([*parts, f"{rest}s"])
-
-
-def render_generic(result: Any, ns: argparse.Namespace) -> str:
-    """Fallback: a dict of scalars as aligned lines, a list of dicts as a table, else JSON."""
-    if isinstance(result, dict) and all(not isinstance(v, dict | list) for v in result.values()):
-        return "\n".join(_aligned([(str(k), _inline(v)) for k, v in result.items()]))
-    if isinstance(result, list) and result and all(isinstance(row, dict) for row in result):
-        headers = list(dict.fromkeys(key for row in result for key in row))
-        rows = [[_inline(row.get(key)) for key in headers] for row in result]
-        return "\n".join(_table([h.upper() for h in headers], rows))
-    return json.dumps(result, indent=2, ensure_ascii=False)
-
-
-_STATUS_FIELDS = (
-    ("version", "version", _inline),
-    ("uptime_s", "uptime", _duration),
-    ("db", "db", _inline),
-    ("config_path", "config", _inline),
-    ("active_sync_run", "active sync run", _inline),
-)
-
-
-def render_status(result: Any, ns: argparse.Namespace) -> str:
-    """Daemon facts as aligned lines, then integrations and plugins as tables."""
-    if not isinstance(result, dict):
-        return render_generic(result, ns)
-    known = {key for key, _, _ in _STATUS_FIELDS} | {"integrations", "plugins"}
-    pairs = [(label, fmt(result[key])) for key, label, fmt in _STATUS_FIELDS if key in result]
-    pairs += [(k, _inline(v)) for k, v in result.items() if k not in known]
-    lines = _aligned(pairs)
-    integrations = [i for i in result.get("integrations") or [] if isinstance(i, dict)]
-    if integrations:
-        rows = [[_inline(i.get(k)) for k in ("name", "kind", "status")] for i in integrations]
-        lines += ["", "integrations:", *_table(["NAME", "KIND", "STATUS"], rows)]
-    plugins = [p for p in result.get("plugins") or [] if isinstance(p, dict)]
-    if plugins:
-        rows = [
-            [_inline(p.get("name")), _inline(p.get("ok")), p.get("error") or ""] for p in plugins
-        ]
-        lines += ["", "plugins:", *_table(["NAME", "OK", "ERROR"], rows)]
-    return "\n".join(lines)
-
-
-def render_settings(result: Any, ns: argparse.Namespace) -> str:
-    """A KEY VALUE SOURCE table."""
-    settings = result.get("settings") if isinstance(result, dict) else None
-    if not isinstance(settings, dict):
-        return render_generic(result, ns)
-    rows = []
-    for key in sorted(settings):
-        entry = settings[key]
-        if isinstance(entry, dict) and "value" in entry:
-            rows.append([key, _as_json(entry["value"]), _inline(entry.get("source"))])
-        else:
-            rows.append([key, _as_json(entry), "-"])
-    return "\n".join(_table(["KEY", "VALUE", "SOURCE"], rows))
-
-
-def render_changed(result: Any, ns: argparse.Namespace) -> str:
-    """``updated: k1, k2`` from a ``{"changed": [...]}`` result."""
-    changed = result.get("changed") if isinstance(result, dict) else None
-    if not isinstance(changed, list):
-        return render_generic(result, ns)
-    return f"updated: {', '.join(map(str, changed))}" if changed else "nothing changed"
-
-
-def render_reload(result: Any, ns: argparse.Namespace) -> str:
-    """A one-line confirmation, with what changed when the daemon says."""
-    changed = result.get("changed") if isinstance(result, dict) else None
-    if isinstance(changed, list) and changed:
-        return f"configuration reloaded; changed: {', '.join(map(str, changed))}"
-    return "configuration reloaded"
-
-
-def render_audit(result: Any, ns: argparse.Namespace) -> str:
-    """Audit events, oldest first as the daemon sends them."""
-    events = result.get("events") if isinstance(result, dict) else None
-    if not isinstance(events, list):
-        return render_generic(result, ns)
-    if not events:
-        return "no audit events"
-    rows = [
-        [_inline(e.get(k)) for k in ("occurred_at", "event_name", "correlation_id")]
-        + [_as_json(e.get("payload", e.get("payload_json")) or "-")]
-        for e in events
-        if isinstance(e, dict)
-    ]
-    return "\n".join(_table(["OCCURRED_AT", "EVENT_NAME", "CORRELATION_ID", "PAYLOAD"], rows))
-
-
-def render_password_set(result: Any, ns: argparse.Namespace) -> str:
-    """Confirms without repeating anything secret."""
-    created = isinstance(result, dict) and result.get("created") is True
-    return f"operator {ns.email} created" if created else f"password set for {ns.email}"
 
 
 def _parse_value(raw: str) -> Any:
@@ -240,6 +116,7 @@ class Command:
 GROUP_HELP = {
     ("settings",): "read and change runtime settings",
     ("operator",): "manage the operator account",
+    ("integrations",): "list and check the configured services",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -271,6 +148,20 @@ COMMANDS: tuple[Command, ...] = (
         epilog="VALUE is read as JSON when it parses (true, 30, '[\"/a\"]'), else as text.",
     ),
     Command(("reload",), "reload", "re-read the configuration file", render=render_reload),
+    Command(
+        ("integrations", "list"),
+        "integrations.list",
+        "show integrations with their health",
+        render=render_integrations,
+    ),
+    Command(
+        ("integrations", "check"),
+        "integrations.check",
+        "check integrations now (all, or one by name)",
+        arguments=(arg("name", nargs="?", metavar="NAME", help="one integration"),),
+        build=lambda ns: {"name": ns.name} if ns.name else {},
+        render=render_integrations,
+    ),
     Command(
         ("audit",),
         "audit.list",
@@ -371,7 +262,7 @@ def _print_json(document: Any) -> None:
 
 def _print_event(event: Any) -> None:
     text = event.get("message") if isinstance(event, dict) else None
-    print(text if isinstance(text, str) else _inline(event), file=sys.stderr, flush=True)
+    print(text if isinstance(text, str) else inline(event), file=sys.stderr, flush=True)
 
 
 def _report_error(error: DaemonError, as_json: bool) -> int:
@@ -382,7 +273,7 @@ def _report_error(error: DaemonError, as_json: bool) -> int:
     fields = error.details.get("fields") if isinstance(error.details, dict) else None
     if isinstance(fields, dict):
         for name, messages in fields.items():
-            print(f"  {name}: {_inline(messages)}", file=sys.stderr)
+            print(f"  {name}: {inline(messages)}", file=sys.stderr)
     if error.correlation_id:
         print(f"  correlation id: {error.correlation_id}", file=sys.stderr)
     return EXIT_ERROR

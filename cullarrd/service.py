@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from cullarrd import __version__, operators
+from cullarrd import health as integration_health
 from cullarrd.audit import AuditRecorder, list_events
 from cullarrd.errors import CullarrError, ValidationFailed
 from cullarrd.integrations import list_integrations
@@ -224,7 +225,7 @@ def sync_run_brief(run: SyncRun | None) -> dict[str, Any] | None:
 
 
 @command("health")
-async def health(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+async def liveness(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Liveness: is the daemon up and its store answering."""
     Args(args, set()).done()
     db_ok = await svc.rt.store.read(svc.rt.store.ping)
@@ -361,3 +362,28 @@ async def operator_set_password(
         )
     )
     return {"operator": {"id": operator.id, "email": operator.email}}
+
+
+@command("integrations.list")
+async def integrations_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Every integration with its health (never its key)."""
+    Args(args, set()).done()
+    return {"integrations": await svc.rt.store.read(list_integrations)}
+
+
+@command("integrations.check", mutating=True)
+async def integrations_check(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Check one configured integration (or all) now; the outcome is stored on its row."""
+    reader = Args(args, {"name"})
+    name = reader.text("name")
+    reader.done()
+    targets = [i for i in svc.rt.config.integrations if name is None or i.name == name]
+    if name is not None and not targets:
+        raise CullarrError(f"no configured integration is named {name!r}", code="not_found")
+    checked = await asyncio.gather(
+        *(
+            integration_health.check(svc.rt, i, correlation_id=caller.correlation_id)
+            for i in targets
+        )
+    )
+    return {"integrations": sorted(checked, key=lambda row: row["name"])}

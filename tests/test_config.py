@@ -125,7 +125,7 @@ def test_integration_defaults_and_normalisation(tmp_path: Path) -> None:
     (tv,) = config.integrations
     assert tv.base_url == "http://127.0.0.1:8989"
     assert tv.api_key == Secret("k")
-    assert (tv.verify_ssl, tv.compatibility_mode) == (True, "strict_latest")
+    assert (tv.verify_ssl, tv.compatibility_mode) == (True, None)  # None: the setting decides
     assert (tv.request_timeout_seconds, tv.retry_max_attempts, tv.fetch_workers, tv.page_size) == (
         15,
         5,

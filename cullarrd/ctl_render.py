@@ -1,0 +1,158 @@
+"""How ``cullarrctl`` shows the daemon's answers to a person (``--json`` bypasses all this)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+def inline(value: Any) -> str:
+    """A value on one line for a human: scalars plain, containers compact."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return " ".join(f"{key}={inline(item)}" for key, item in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(inline(item) for item in value) or "-"
+    return str(value)
+
+
+def _as_json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *rows]
+    ]
+
+
+def _aligned(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    width = max((len(label) for label, _ in pairs), default=0) + 1
+    return [f"{label + ':':<{width}} {value}" for label, value in pairs]
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return inline(seconds)
+    rest, parts = int(seconds), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join([*parts, f"{rest}s"])
+
+
+def render_generic(result: Any, ns: argparse.Namespace) -> str:
+    """Fallback: a dict of scalars as aligned lines, a list of dicts as a table, else JSON."""
+    if isinstance(result, dict) and all(not isinstance(v, dict | list) for v in result.values()):
+        return "\n".join(_aligned([(str(k), inline(v)) for k, v in result.items()]))
+    if isinstance(result, list) and result and all(isinstance(row, dict) for row in result):
+        headers = list(dict.fromkeys(key for row in result for key in row))
+        rows = [[inline(row.get(key)) for key in headers] for row in result]
+        return "\n".join(_table([h.upper() for h in headers], rows))
+    return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+_STATUS_FIELDS = (
+    ("version", "version", inline),
+    ("uptime_s", "uptime", _duration),
+    ("db", "db", inline),
+    ("config_path", "config", inline),
+    ("active_sync_run", "active sync run", inline),
+)
+
+
+def render_status(result: Any, ns: argparse.Namespace) -> str:
+    """Daemon facts as aligned lines, then integrations and plugins as tables."""
+    if not isinstance(result, dict):
+        return render_generic(result, ns)
+    known = {key for key, _, _ in _STATUS_FIELDS} | {"integrations", "plugins"}
+    pairs = [(label, fmt(result[key])) for key, label, fmt in _STATUS_FIELDS if key in result]
+    pairs += [(k, inline(v)) for k, v in result.items() if k not in known]
+    lines = _aligned(pairs)
+    integrations = [i for i in result.get("integrations") or [] if isinstance(i, dict)]
+    if integrations:
+        rows = [[inline(i.get(k)) for k in ("name", "kind", "status")] for i in integrations]
+        lines += ["", "integrations:", *_table(["NAME", "KIND", "STATUS"], rows)]
+    plugins = [p for p in result.get("plugins") or [] if isinstance(p, dict)]
+    if plugins:
+        rows = [[inline(p.get("name")), inline(p.get("ok")), p.get("error") or ""] for p in plugins]
+        lines += ["", "plugins:", *_table(["NAME", "OK", "ERROR"], rows)]
+    return "\n".join(lines)
+
+
+def render_settings(result: Any, ns: argparse.Namespace) -> str:
+    """A KEY VALUE SOURCE table."""
+    settings = result.get("settings") if isinstance(result, dict) else None
+    if not isinstance(settings, dict):
+        return render_generic(result, ns)
+    rows = []
+    for key in sorted(settings):
+        entry = settings[key]
+        if isinstance(entry, dict) and "value" in entry:
+            rows.append([key, _as_json(entry["value"]), inline(entry.get("source"))])
+        else:
+            rows.append([key, _as_json(entry), "-"])
+    return "\n".join(_table(["KEY", "VALUE", "SOURCE"], rows))
+
+
+def render_changed(result: Any, ns: argparse.Namespace) -> str:
+    """``updated: k1, k2`` from a ``{"changed": [...]}`` result."""
+    changed = result.get("changed") if isinstance(result, dict) else None
+    if not isinstance(changed, list):
+        return render_generic(result, ns)
+    return f"updated: {', '.join(map(str, changed))}" if changed else "nothing changed"
+
+
+def render_reload(result: Any, ns: argparse.Namespace) -> str:
+    """A confirmation, then what the reload did to integrations and what needs a restart."""
+    if not isinstance(result, dict):
+        return render_generic(result, ns)
+    lines = ["configuration reloaded"]
+    for action, names in (result.get("integrations") or {}).items():
+        if names:
+            lines.append(f"integrations {action}: {', '.join(map(str, names))}")
+    if result.get("restart_required"):
+        lines.append("restart needed for: " + ", ".join(map(str, result["restart_required"])))
+    return "\n".join(lines)
+
+
+def render_integrations(result: Any, ns: argparse.Namespace) -> str:
+    """One row per integration: health, version, whether it may delete, last error."""
+    rows_in = result.get("integrations") if isinstance(result, dict) else None
+    if not isinstance(rows_in, list):
+        return render_generic(result, ns)
+    headers = ["NAME", "KIND", "STATUS", "VERSION", "DELETE", "CHECKED", "BASE URL", "LAST ERROR"]
+    keys = ["name", "kind", "status", "reported_version", "supported_for_delete",
+            "last_checked_at", "base_url", "last_error"]  # fmt: skip
+    rows = [[inline(row.get(k)) for k in keys] for row in rows_in if isinstance(row, dict)]
+    return "\n".join(_table(headers, rows)) if rows else "no integrations configured"
+
+
+def render_audit(result: Any, ns: argparse.Namespace) -> str:
+    """Audit events, oldest first as the daemon sends them."""
+    events = result.get("events") if isinstance(result, dict) else None
+    if not isinstance(events, list):
+        return render_generic(result, ns)
+    if not events:
+        return "no audit events"
+    rows = [
+        [inline(e.get(k)) for k in ("occurred_at", "event_name", "correlation_id")]
+        + [_as_json(e.get("payload", e.get("payload_json")) or "-")]
+        for e in events
+        if isinstance(e, dict)
+    ]
+    return "\n".join(_table(["OCCURRED_AT", "EVENT_NAME", "CORRELATION_ID", "PAYLOAD"], rows))
+
+
+def render_password_set(result: Any, ns: argparse.Namespace) -> str:
+    """Confirms without repeating anything secret."""
+    created = isinstance(result, dict) and result.get("created") is True
+    return f"operator {ns.email} created" if created else f"password set for {ns.email}"
