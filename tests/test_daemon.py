@@ -274,3 +274,49 @@ def test_unsafe_retention_through_the_cli_needs_confirm_and_the_password(daemon)
     assert done.returncode == 0, done.stderr
     got = daemon.call("settings.get", {"key": "retention_audit_events_days"})
     assert got["settings"]["retention_audit_events_days"] == {"value": 0, "source": "db"}
+
+
+def _install_dist(site: Path, name: str, entry_points: str, module: str, source: str) -> None:
+    """A minimal installed distribution, found by importlib.metadata through PYTHONPATH."""
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[cullarrd.plugins]\n{entry_points}\n")
+
+
+EMBY_PLUGIN = """
+from cullarrd.hookspecs import hookimpl
+
+@hookimpl
+def cullarrd_integration_kinds():
+    return [{"kind": "emby", "role": "watch"}]
+"""
+
+
+def test_third_party_plugins_through_entry_points(tmp_path, short_tmp, database_url):
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_dist(site, "cullarrd_emby", "emby = cullarrd_emby", "cullarrd_emby", EMBY_PLUGIN)
+    _install_dist(site, "cullarrd_broken", "broken = cullarrd_broken", "cullarrd_broken",
+                  "raise ImportError('needs a library that is not installed')\n")  # fmt: skip
+    config = base_config(database_url, short_tmp, free_port())
+    config["integrations"].append(
+        {"kind": "emby", "name": "emby", "base_url": "http://127.0.0.1:8096", "api_key": "e-key-1"}
+    )
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    proc = DaemonProcess(tmp_path, config, env=env)
+    try:
+        proc.start()  # degraded is still alive: health answers 200
+        status = proc.call("status")
+        plugins = {p["name"]: p for p in status["plugins"]}
+        assert plugins["emby"]["ok"] is True and plugins["emby"]["kinds"] == ["emby"]
+        assert plugins["broken"]["ok"] is False and "needs a library" in plugins["broken"]["error"]
+        assert {"sonarr", "radarr", "tautulli"} <= {n for n, p in plugins.items() if p["ok"]}
+        assert "emby" in [i["name"] for i in status["integrations"]]
+        health = httpx.get(proc.base_url + "/api/v1/health").json()
+        assert health["status"] == "degraded"
+        assert [p["name"] for p in health["plugins_failed"]] == ["broken"]
+        assert "plugin.load_failed" in proc.log_text()
+    finally:
+        proc.stop()
