@@ -1,9 +1,10 @@
-"""``cullarrd``: run the daemon (``serve``) or check a configuration file (``config check``)."""
+"""``cullarrd``: run the daemon (``serve``), check a config (``config check``), serve a fake."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from cullarrd import __version__
 
@@ -18,12 +19,50 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help='print "ok" or one line per problem')
     check.add_argument("--config", help="config file to check")
+    _add_fake_parser(commands)
     return parser
+
+
+def _add_fake_parser(commands: argparse._SubParsersAction) -> None:
+    fake = commands.add_parser(
+        "fake", help="serve a fake Sonarr, Radarr or Tautulli over a generated library"
+    )
+    fake.add_argument("kind", choices=("sonarr", "radarr", "tautulli"))
+    fake.add_argument("--port", type=int, required=True, help="TCP port (0: any free port)")
+    fake.add_argument(
+        "--api-key", required=True, help="key the fake accepts (Tautulli: 32 characters)"
+    )
+    fake.add_argument("--library", choices=("tiny", "medium", "benchmark"), default="tiny")
+    fake.add_argument("--seed", type=int, default=1, help="same seed, same library (default 1)")
+    fake.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    fake.add_argument(
+        "--plex-down", action="store_true", help="tautulli: answer as if Plex were unreachable"
+    )
+
+
+def _fake_main(args: argparse.Namespace) -> int:
+    from cullarrd_plugins.fakelib.runner import run_fake
+
+    try:
+        return run_fake(
+            args.kind,
+            port=args.port,
+            api_key=args.api_key,
+            library=args.library,
+            seed=args.seed,
+            plex_down=args.plex_down,
+            host=args.host,
+        )
+    except ValueError as exc:
+        print(f"cullarrd fake: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for a bad config or usage)."""
     args = build_parser().parse_args(argv)
+    if args.command == "fake":
+        return _fake_main(args)
     from cullarrd.config import check_main, config_path_from
 
     path = config_path_from(args.config, os.environ)

@@ -206,11 +206,90 @@ class Library:
     plex_sections: dict[int, PlexSection] = field(default_factory=dict)
     plex_items: dict[str, PlexItem] = field(default_factory=dict)
     history: list[HistoryRow] = field(default_factory=list)  # ascending row_id
+    # Derived indexes of ids, rebuilt by reindex(); readers skip ids gone from the dicts above.
+    episodes_by_series: dict[int, list[int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    episode_files_by_series: dict[int, list[int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    episodes_by_file: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
+    plex_children: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def reindex(self) -> None:
+        """Rebuild the derived indexes; call after adding items by hand."""
+        self.episodes_by_series = {series_id: [] for series_id in self.series}
+        self.episode_files_by_series = {series_id: [] for series_id in self.series}
+        self.episodes_by_file = {}
+        ordered = sorted(
+            self.episodes.values(), key=lambda e: (e.series_id, e.season_number, e.episode_number)
+        )
+        for episode in ordered:
+            self.episodes_by_series.setdefault(episode.series_id, []).append(episode.id)
+            if episode.episode_file_id:
+                self.episodes_by_file.setdefault(episode.episode_file_id, []).append(episode.id)
+        for episode_file in self.episode_files.values():
+            self.episode_files_by_series.setdefault(episode_file.series_id, []).append(
+                episode_file.id
+            )
+        self.plex_children = {}
+        for item in self.plex_items.values():
+            if item.parent_rating_key is not None:
+                self.plex_children.setdefault(item.parent_rating_key, []).append(item.rating_key)
 
     def episodes_of(self, series_id: int) -> list[Episode]:
         """Episodes of one series, ordered by season and number."""
+        if self.episodes_by_series:
+            ids = self.episodes_by_series.get(series_id, ())
+            return [self.episodes[i] for i in ids if i in self.episodes]
         found = [e for e in self.episodes.values() if e.series_id == series_id]
         return sorted(found, key=lambda e: (e.season_number, e.episode_number))
+
+    def episode_files_of(self, series_id: int) -> list[EpisodeFile]:
+        """Episode files of one series, in id order."""
+        if self.episode_files_by_series:
+            ids = self.episode_files_by_series.get(series_id, ())
+            return [self.episode_files[i] for i in ids if i in self.episode_files]
+        return [f for f in self.episode_files.values() if f.series_id == series_id]
+
+    def episodes_of_file(self, file_id: int) -> list[Episode]:
+        """Episodes that point at one episode file (two for a multi-episode file)."""
+        if self.episodes_by_file:
+            ids = self.episodes_by_file.get(file_id, ())
+            found = [self.episodes[i] for i in ids if i in self.episodes]
+            return [e for e in found if e.episode_file_id == file_id]
+        return [e for e in self.episodes.values() if e.episode_file_id == file_id]
+
+    def movie_files_of(self, movie_id: int) -> list[MovieFile]:
+        """Files of one movie, primary version first."""
+        movie = self.movies.get(movie_id)
+        if movie is None:
+            return []
+        return [self.movie_files[i] for i in movie.file_ids if i in self.movie_files]
+
+    def plex_children_of(self, rating_key: str) -> list[PlexItem]:
+        """Seasons of a show or episodes of a season, in rating-key order."""
+        keys = self.plex_children.get(rating_key, ())
+        return [self.plex_items[k] for k in keys if k in self.plex_items]
+
+    def delete_episode_file(self, file_id: int) -> list[Episode]:
+        """Remove an episode file as Sonarr does: linked episodes get ``episode_file_id = 0``."""
+        episodes = self.episodes_of_file(file_id)
+        self.episode_files.pop(file_id, None)
+        self.episodes_by_file.pop(file_id, None)
+        for episode in episodes:
+            episode.episode_file_id = 0
+        return episodes
+
+    def delete_movie_file(self, file_id: int) -> Movie | None:
+        """Remove a movie file and drop it from its movie's ``file_ids``; returns the movie."""
+        movie_file = self.movie_files.pop(file_id, None)
+        if movie_file is None:
+            return None
+        movie = self.movies.get(movie_file.movie_id)
+        if movie is not None and file_id in movie.file_ids:
+            movie.file_ids.remove(file_id)
+        return movie
 
     def plex_path(self, arr_path: str) -> str:
         """The path Plex sees for a file Sonarr/Radarr know at ``arr_path``."""

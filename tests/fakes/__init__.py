@@ -1,0 +1,1 @@
+"""Tests of the shared fake library: generator, faults, runner."""
