@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from cullarrd_plugins.radarr.adapter import RadarrAdapter
+
 from cullarrd.hookspecs import hookimpl
 
 KIND = "radarr"
@@ -11,3 +15,11 @@ KIND = "radarr"
 def cullarrd_integration_kinds() -> list[dict[str, str]]:
     """This plugin provides the ``radarr`` kind in the ``inventory`` role."""
     return [{"kind": KIND, "role": "inventory"}]
+
+
+@hookimpl
+def cullarrd_make_adapter(integration: Any, http: Any, settings: Any) -> RadarrAdapter | None:
+    """A ``RadarrAdapter`` for a ``radarr`` integration; ``None`` for any other kind."""
+    if integration.kind != KIND:
+        return None
+    return RadarrAdapter(integration, http, settings)
