@@ -18,6 +18,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import uvicorn
+
 from cullarrd_plugins.fakelib.faults import Faults, WriteLog
 from cullarrd_plugins.fakelib.generator import SIZES, generate
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cullarrd_plugins.radarr.adapter import RadarrAdapter
-
 from cullarrd.hookspecs import hookimpl
+from cullarrd_plugins.radarr.adapter import RadarrAdapter
 
 KIND = "radarr"
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from cullarrd.errors import IntegrationError, ValidationFailed
+from cullarrd.types import HealthRecord, MediaFileRecord, MovieRecord, TagRecord
 from cullarrd_plugins.arr_common import (
     MISMATCH,
     as_object,
@@ -27,9 +29,6 @@ from cullarrd_plugins.arr_common import (
     req_str,
     version_major,
 )
-
-from cullarrd.errors import IntegrationError, ValidationFailed
-from cullarrd.types import HealthRecord, MediaFileRecord, MovieRecord, TagRecord
 
 APP_NAME = "Radarr"
 ID_BATCH = 100  # movie file ids per GET, keeping the URL short

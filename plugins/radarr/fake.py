@@ -15,6 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from cullarrd_plugins.fakelib.faults import Faults, WriteLog, control_routes, respond_with_fault
 from cullarrd_plugins.fakelib.model import Library, Movie, Tag
 from cullarrd_plugins.radarr import fake_resources as res
@@ -29,10 +34,6 @@ from cullarrd_plugins.radarr.fake_wire import (
     route_path,
     valid_id,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 DEFAULT_VERSION = "5.28.0.10274"
 QUALITY_PROFILES = frozenset(range(1, 7))  # Radarr's default profiles

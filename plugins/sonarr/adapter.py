@@ -13,6 +13,15 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+from cullarrd.errors import IntegrationError
+from cullarrd.types import (
+    EpisodeRecord,
+    HealthRecord,
+    MediaFileRecord,
+    SeasonRecord,
+    SeriesRecord,
+    TagRecord,
+)
 from cullarrd_plugins.arr_common import (
     MISMATCH,
     as_object,
@@ -28,16 +37,6 @@ from cullarrd_plugins.arr_common import (
     req_int,
     req_str,
     version_major,
-)
-
-from cullarrd.errors import IntegrationError
-from cullarrd.types import (
-    EpisodeRecord,
-    HealthRecord,
-    MediaFileRecord,
-    SeasonRecord,
-    SeriesRecord,
-    TagRecord,
 )
 
 APP_NAME = "Sonarr"

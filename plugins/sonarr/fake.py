@@ -16,6 +16,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from cullarrd_plugins.fakelib.faults import Faults, WriteLog, control_routes, respond_with_fault
 from cullarrd_plugins.fakelib.model import Library, Series, Tag
 from cullarrd_plugins.sonarr.fake_commands import CommandError, CommandQueue
@@ -31,10 +36,6 @@ from cullarrd_plugins.sonarr.fake_render import (
     series_errors,
     validation_error,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 DEFAULT_VERSION = "4.0.19.2979"
 QUALITY_PROFILES = frozenset(range(1, 7))  # Sonarr's default profiles

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cullarrd.hookspecs import hookimpl
+from cullarrd_plugins.tautulli.adapter import TautulliAdapter
 
 KIND = "tautulli"
 
@@ -11,3 +14,11 @@ KIND = "tautulli"
 def cullarrd_integration_kinds() -> list[dict[str, str]]:
     """This plugin provides the ``tautulli`` kind in the ``watch`` role."""
     return [{"kind": KIND, "role": "watch"}]
+
+
+@hookimpl
+def cullarrd_make_adapter(integration: Any, http: Any, settings: Any) -> Any:
+    """A ``TautulliAdapter`` for a ``tautulli`` integration; None for any other kind."""
+    if integration.kind != KIND:
+        return None
+    return TautulliAdapter(integration, http, settings)

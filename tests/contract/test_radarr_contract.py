@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cullarrd_plugins.fakelib.generator import generate
-from cullarrd_plugins.radarr.fake import create_app
 
 from cullarrd.adapters import open_adapter
 from cullarrd.plugins import load_plugins
 from cullarrd.settings import DEFAULTS
+from cullarrd_plugins.fakelib.generator import generate
+from cullarrd_plugins.radarr.fake import create_app
 from tests.contract.openapi import OpenApiContract
 from tests.plugins.conftest import integration_config
 from tests.serving import RecordingTransport, serve

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cullarrd_plugins.sonarr.adapter import SonarrAdapter
 from jsonschema import Draft202012Validator
 
+from cullarrd_plugins.sonarr.adapter import SonarrAdapter
 from tests.contract.openapi import OpenApiContract, assert_no_nulls
 from tests.plugins import conftest as plugin_fixtures
 from tests.plugins.test_sonarr_fake import KEY, V3, V4, Fake, multi_episode_file

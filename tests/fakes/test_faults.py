@@ -14,6 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cullarrd.cli import main as cli_main
 from cullarrd_plugins.fakelib import runner
 from cullarrd_plugins.fakelib.faults import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -25,12 +31,6 @@ from cullarrd_plugins.fakelib.faults import (
     record_request,
     respond_with_fault,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from cullarrd.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[2]
 SERIES = [{"id": 1, "title": "Oakland Wolf"}]

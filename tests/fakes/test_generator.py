@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from cullarrd_plugins.fakelib.generator import DEFAULT_NOW, PLEX_EXTERNAL_MOVIE_ROOT, generate
 from cullarrd_plugins.fakelib.model import Library
 from cullarrd_plugins.fakelib.plexgen import watched_status

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.fakelib.generator import generate
-from cullarrd_plugins.fakelib.model import Library
-from cullarrd_plugins.radarr.fake import FakeRadarr, create_app
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from cullarrd.errors import IntegrationError, ValidationFailed
+from cullarrd_plugins.fakelib.faults import Fault
+from cullarrd_plugins.fakelib.generator import generate
+from cullarrd_plugins.fakelib.model import Library
+from cullarrd_plugins.radarr.fake import FakeRadarr, create_app
 from tests.serving import RecordingTransport, serve
 
 KEY = "radarr-secret-key-4242"

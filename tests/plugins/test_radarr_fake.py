@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from cullarrd_plugins.fakelib.faults import Fault
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library, Movie
 from cullarrd_plugins.radarr.fake import create_app
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from tests.contract.openapi import assert_no_nulls
 from tests.serving import serve
 

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.sonarr.adapter import SonarrAdapter
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cullarrd.errors import IntegrationError
+from cullarrd_plugins.fakelib.faults import Fault
+from cullarrd_plugins.sonarr.adapter import SonarrAdapter
 from tests.conftest import free_port
 from tests.plugins.test_sonarr_fake import KEY, V3, V4, Fake, multi_episode_file
 from tests.serving import RecordingTransport, serve

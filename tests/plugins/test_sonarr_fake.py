@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from cullarrd_plugins.fakelib.faults import Fault, Faults, WriteLog
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library, SeasonInfo, Series
 from cullarrd_plugins.sonarr.fake import create_app
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from tests.contract.openapi import assert_no_nulls
 from tests.serving import serve
 
