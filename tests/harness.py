@@ -138,3 +138,59 @@ class DaemonProcess:
                 self.proc.wait()
         if getattr(self, "_log", None):
             self._log.close()
+
+
+FAKE_KEYS = {
+    "sonarr": "sonarr-fake-key-1f2e3d4c5b6a7980",
+    "radarr": "radarr-fake-key-0a9b8c7d6e5f4031",
+    "tautulli": "tautullifakekey0123456789abcdef0",  # Tautulli keys are exactly 32 characters
+}
+READY_PROBE = {
+    "sonarr": ("/api/v3/system/status", {}),
+    "radarr": ("/api/v3/system/status", {}),
+    "tautulli": ("/api/v2", {"cmd": "status"}),
+}
+
+
+class FakeService:
+    """``cullarrd fake KIND`` in a subprocess on a free loopback port."""
+
+    def __init__(self, kind: str, port: int, *, library: str = "tiny", seed: int = 1) -> None:
+        self.kind, self.port = kind, port
+        self.api_key = FAKE_KEYS[kind]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cullarrd.cli", "fake", kind, "--port", str(port),
+             "--api-key", self.api_key, "--library", library, "--seed", str(seed)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=clean_env(),
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 30.0) -> FakeService:
+        path, params = READY_PROBE[self.kind]
+        url, params = self.base_url + path, {**params, "apikey": self.api_key}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"fake {self.kind} exited {self.proc.returncode}"
+            try:
+                if httpx.get(url, params=params, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"fake {self.kind} not ready after {timeout}s")
+
+    def integration(self, name: str | None = None, **extra: Any) -> dict[str, Any]:
+        """The config entry for this fake."""
+        return {"kind": self.kind, "name": name or self.kind, "base_url": self.base_url,
+                "api_key": self.api_key, **extra}  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
