@@ -144,7 +144,9 @@ class PhaseContext:
     full_inventory: dict[str, bool] = field(default_factory=dict)  # per inventory integration
     # Filled by phases for later phases:
     seen: dict[str, dict[str, set[int]]] = field(default_factory=dict)  # cleanup: name → kind → ids
-    touched_history: set[int] = field(default_factory=set)  # watch_history ids new or remapped
+    # (watchable_type, watchable_id) whose history changed: new rows attributed to them, or rows
+    # re-attributed away from or to them. watch_stats recomputes exactly these.
+    touched_watchables: set[tuple[str, int]] = field(default_factory=set)
     transport_factory: Callable[[], Any] | None = None  # tests: one recording transport each
 
     @property
