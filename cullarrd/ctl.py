@@ -20,14 +20,18 @@ from cullarrd import __version__
 from cullarrd.control.client import ControlClient, DaemonError, DaemonUnreachable
 from cullarrd.ctl_render import (
     inline,
+    progress_line,
     render_audit,
     render_changed,
     render_generic,
     render_integrations,
     render_password_set,
     render_reload,
+    render_run,
+    render_runs,
     render_settings,
     render_status,
+    render_sync,
 )
 
 DEFAULT_SOCKET_PATH = "/run/cullarr/cullarrd.sock"
@@ -111,6 +115,8 @@ class Command:
     build: Callable[[argparse.Namespace], dict[str, Any]] = _no_args
     render: Callable[[Any, argparse.Namespace], str] = render_generic
     epilog: str | None = None
+    # When one CLI word serves two socket commands (``sync`` / ``sync cancel``).
+    pick: Callable[[argparse.Namespace], str] | None = None
 
 
 GROUP_HELP = {
@@ -148,6 +154,41 @@ COMMANDS: tuple[Command, ...] = (
         epilog="VALUE is read as JSON when it parses (true, 30, '[\"/a\"]'), else as text.",
     ),
     Command(("reload",), "reload", "re-read the configuration file", render=render_reload),
+    Command(
+        ("sync",),
+        "sync.trigger",
+        "start a sync now (or queue one next); 'sync cancel' stops the active one",
+        arguments=(
+            arg("action", nargs="?", choices=["cancel"], help="cancel the active run"),
+            arg("--wait", action="store_true", help="follow progress until the run ends"),
+        ),
+        build=lambda ns: {} if ns.action else {"wait": ns.wait},
+        pick=lambda ns: "sync.cancel" if ns.action == "cancel" else "sync.trigger",
+        render=render_sync,
+    ),
+    Command(
+        ("runs",),
+        "runs.list",
+        "list recent sync runs",
+        arguments=(arg("--limit", type=int, default=20, metavar="N"),),
+        build=lambda ns: {"limit": ns.limit},
+        render=render_runs,
+    ),
+    Command(
+        ("run",),
+        "runs.get",
+        "show one sync run with its phases and integrations",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id},
+        render=render_run,
+    ),
+    Command(
+        ("integrations", "reset-history"),
+        "integrations.reset_history",
+        "rebuild one Tautulli integration's watch history with the next sync",
+        arguments=(arg("name", metavar="NAME"),),
+        build=lambda ns: {"name": ns.name},
+    ),
     Command(
         ("integrations", "list"),
         "integrations.list",
@@ -261,6 +302,9 @@ def _print_json(document: Any) -> None:
 
 
 def _print_event(event: Any) -> None:
+    if isinstance(event, dict) and isinstance(event.get("percent"), int | float):
+        print(progress_line(event, tty=sys.stderr.isatty()), end="", file=sys.stderr, flush=True)
+        return
     text = event.get("message") if isinstance(event, dict) else None
     print(text if isinstance(text, str) else inline(event), file=sys.stderr, flush=True)
 
@@ -303,7 +347,8 @@ def _run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     path = resolve_socket_path(ns.socket, ns.config, env)
     try:
         with ControlClient(path) as client:
-            result = client.call(command.cmd, args, on_event=None if ns.json else _print_event)
+            cmd = command.pick(ns) if command.pick else command.cmd
+            result = client.call(cmd, args, on_event=None if ns.json else _print_event)
     except DaemonUnreachable as exc:
         return _report_unreachable(exc, ns.json)
     except DaemonError as exc:

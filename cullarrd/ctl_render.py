@@ -156,3 +156,63 @@ def render_password_set(result: Any, ns: argparse.Namespace) -> str:
     """Confirms without repeating anything secret."""
     created = isinstance(result, dict) and result.get("created") is True
     return f"operator {ns.email} created" if created else f"password set for {ns.email}"
+
+
+def progress_line(event: dict[str, Any], *, tty: bool) -> str:
+    """A progress bar redrawn in place on a terminal, else one plain line per update."""
+    percent = float(event.get("percent") or 0.0)
+    filled = int(percent / 100 * 30)
+    bar = "#" * filled + "." * (30 - filled)
+    text = f"run {event.get('run_id')} [{bar}] {percent:5.1f}% {event.get('phase') or ''}"
+    return f"\r{text:<80}" if tty else text + "\n"
+
+
+def render_sync(result: Any, ns: argparse.Namespace) -> str:
+    """What a trigger or cancel did, and how a followed run ended."""
+    run = result.get("run") if isinstance(result, dict) else None
+    if not isinstance(run, dict):
+        return render_generic(result, ns)
+    lead = {"sync_started": "started", "sync_queued_next": "queued next to"}.get(
+        result.get("code"), "run"
+    )
+    line = f"{lead} sync run {run['id']}: {run['status']}"
+    if run.get("error_code"):
+        line += f" ({run['error_code']}: {run.get('error_message') or ''})"
+    return ("\n" if getattr(ns, "wait", False) else "") + line
+
+
+def render_runs(result: Any, ns: argparse.Namespace) -> str:
+    """Sync runs, newest first."""
+    runs = result.get("runs") if isinstance(result, dict) else None
+    if not isinstance(runs, list):
+        return render_generic(result, ns)
+    keys = ["id", "status", "trigger", "phase", "started_at", "finished_at", "error_code"]
+    rows = [[inline(run.get(k)) for k in keys] for run in runs]
+    return "\n".join(_table([k.upper() for k in keys], rows)) if rows else "no sync runs yet"
+
+
+def render_run(result: Any, ns: argparse.Namespace) -> str:
+    """One run: its facts, each phase's progress and each integration's outcome."""
+    run = result.get("run") if isinstance(result, dict) else None
+    if not isinstance(run, dict):
+        return render_generic(result, ns)
+    facts = [(k, inline(run.get(k))) for k in
+             ("id", "status", "trigger", "phase", "started_at", "finished_at", "error_code",
+              "error_message")]  # fmt: skip
+    progress = run.get("progress") or {}
+    phases = [
+        [name, p.get("state", ""), f"{p.get('processed_units', 0)}/{p.get('total_units', 0)}",
+         str(p.get("rows_written", 0))]
+        for name, p in (progress.get("phases") or {}).items()
+    ]  # fmt: skip
+    outcomes = [
+        [name, o.get("state", ""), inline(o.get("failed_phase")),
+         inline((o.get("error") or {}).get("code"))]
+        for name, o in (progress.get("integrations") or {}).items()
+    ]  # fmt: skip
+    lines = [*_aligned(facts), f"percent: {progress.get('percent', 0)}"]
+    if phases:
+        lines += ["", *_table(["PHASE", "STATE", "UNITS", "ROWS"], phases)]
+    if outcomes:
+        lines += ["", *_table(["INTEGRATION", "STATE", "FAILED PHASE", "ERROR"], outcomes)]
+    return "\n".join(lines)

@@ -32,6 +32,7 @@ from cullarrd.service import Caller, Runtime, Service
 from cullarrd.settings import Settings
 from cullarrd.store.db import Store, open_database
 from cullarrd.store.migrate import migrate
+from cullarrd.sync.engine import SyncEngine
 from cullarrd.web.app import create_app
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,7 @@ class Daemon:
             reload=self.reload,
         )
         self.service = Service(self.runtime)
+        self.runtime.sync = SyncEngine(self.runtime)
         self.scheduler = Scheduler(self.runtime)
         self.scheduler.start()
         self.control = ControlServer(
@@ -124,6 +126,7 @@ class Daemon:
             await self._start_web()
         self._install_signals()
         self._spawn(self.notifier.run_watchdog(self.stop_event))
+        await self.runtime.sync.recover()
         self.plugins.call_safely("cullarrd_startup", app=self.runtime)
         self.notifier.ready()
         log.info(
@@ -254,6 +257,8 @@ class Daemon:
         """Stop in reverse start order, each step bounded and logged."""
         self.notifier.stopping()
         self.stop_event.set()
+        if getattr(self, "runtime", None) is not None and self.runtime.sync is not None:
+            await self._bounded("sync", self.runtime.sync.stop())
         if self.web is not None and self._web_task is not None:
             self.web.should_exit = True
             await self._bounded("web", asyncio.wait_for(self._web_task, STEP_TIMEOUT_S))

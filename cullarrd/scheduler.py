@@ -32,6 +32,16 @@ class Scheduler:
         self._scheduler.add_job(
             self.prune, "interval", days=1, id="retention.prune", next_run_time=_in_seconds(60)
         )
+        # "Is a sync due?" every minute (SPEC §5.1); the interval setting is read at each tick,
+        # so changing it takes effect without a restart.
+        if self.rt.sync is not None:
+            self._scheduler.add_job(
+                self.rt.sync.due_check,
+                "interval",
+                minutes=1,
+                id="sync.due_check",
+                next_run_time=_in_seconds(5),
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:

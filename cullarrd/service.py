@@ -9,7 +9,6 @@ command is audited with its caller (channel, peer uid, operator).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,16 +16,12 @@ from typing import Any
 
 import structlog
 
-from cullarrd import __version__, operators
-from cullarrd import health as integration_health
-from cullarrd.audit import AuditRecorder, list_events
+from cullarrd import operators
+from cullarrd.audit import AuditRecorder
 from cullarrd.errors import CullarrError, ValidationFailed
-from cullarrd.integrations import list_integrations
 from cullarrd.settings import Settings
-from cullarrd.store.db import Store, redact_url
-from cullarrd.store.migrate import current_version
-from cullarrd.store.models import SyncRun
-from cullarrd.timeutil import isoformat, parse_iso
+from cullarrd.store.db import Store
+from cullarrd.timeutil import parse_iso
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +58,7 @@ class Runtime:
     plugins: Any
     reload: Callable[[Caller], Awaitable[dict[str, Any]]]
     started_monotonic: float = field(default_factory=time.monotonic)
+    sync: Any = None  # the SyncEngine, once the daemon has composed it
 
 
 CommandFn = Callable[["Service", Caller, dict[str, Any]], Awaitable[Any]]
@@ -193,197 +189,5 @@ class Service:
         return operator.id if ok else None
 
 
-def _latest_sync_runs() -> dict[str, Any]:
-    active = (
-        SyncRun.select()
-        .where(SyncRun.status.in_(("queued", "running")))
-        .order_by(SyncRun.id.desc())
-        .first()
-    )
-    last = (
-        SyncRun.select()
-        .where(SyncRun.status.not_in(("queued", "running")))
-        .order_by(SyncRun.id.desc())
-        .first()
-    )
-    return {"active_sync_run": sync_run_brief(active), "last_sync_run": sync_run_brief(last)}
-
-
-def sync_run_brief(run: SyncRun | None) -> dict[str, Any] | None:
-    """The short public shape of a sync run."""
-    if run is None:
-        return None
-    return {
-        "id": run.id,
-        "status": run.status,
-        "trigger": run.trigger,
-        "phase": run.phase,
-        "started_at": isoformat(run.started_at),
-        "finished_at": isoformat(run.finished_at),
-        "error_code": run.error_code,
-    }
-
-
-@command("health")
-async def liveness(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Liveness: is the daemon up and its store answering."""
-    Args(args, set()).done()
-    db_ok = await svc.rt.store.read(svc.rt.store.ping)
-    runs = await svc.rt.store.read(_latest_sync_runs) if db_ok else {}
-    failed = [s.to_dict() for s in svc.rt.plugins.failed]
-    return {
-        "status": "ok" if db_ok and not failed else "degraded",
-        "version": __version__,
-        "db": db_ok,
-        "uptime_s": svc.uptime_s(),
-        "last_sync": runs.get("last_sync_run"),
-        "plugins_failed": failed,
-    }
-
-
-@command("status")
-async def status(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """The daemon at a glance: version, store, integrations, plugins, runs, delete mode."""
-    Args(args, set()).done()
-    rt, cfg = svc.rt, svc.rt.config
-
-    def gather() -> dict[str, Any]:
-        return {
-            "schema_version": current_version(rt.store.db),
-            "integrations": list_integrations(),
-            **_latest_sync_runs(),
-        }
-
-    data = await rt.store.read(gather)
-    return {
-        "version": __version__,
-        "pid": os.getpid(),
-        "uptime_s": svc.uptime_s(),
-        "config_path": cfg.source_path,
-        "db": {
-            "ok": True,
-            "backend": rt.store.dialect,
-            "url": redact_url(cfg.database.url),
-            "schema_version": data.pop("schema_version"),
-        },
-        "web": {"enabled": cfg.web.enabled, "listen": cfg.web.listen},
-        "socket": {"path": cfg.socket.path},
-        "delete_mode": {
-            "enabled": cfg.delete_mode.enabled,
-            "secret_present": cfg.delete_mode.secret is not None,
-        },
-        "plugins": [s.to_dict() for s in rt.plugins.statuses],
-        **data,
-    }
-
-
-@command("settings.get")
-async def settings_get(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """All settings, or one, as ``{value, source}``."""
-    reader = Args(args, {"key"})
-    key = reader.text("key")
-    reader.done()
-    everything = await svc.rt.store.read(svc.rt.settings.read_all)
-    if key is not None:
-        if key not in everything:
-            raise ValidationFailed({"key": [f"unknown setting {key!r}"]})
-        everything = {key: everything[key]}
-    return {"settings": everything}
-
-
-@command("settings.set", mutating=True)
-async def settings_set(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Validate and store settings; unsafe changes need confirmation plus re-authentication."""
-    reader = Args(args, {"values", "confirm", "password"})
-    values = reader.mapping("values")
-    confirm = reader.flag("confirm")
-    password = reader.text("password")
-    reader.done()
-    reauthenticated = caller.reauthenticated or (
-        await svc.verify_operator_password(password) is not None
-    )
-    changed = await svc.rt.store.write(
-        lambda: svc.rt.settings.update(
-            values,
-            unsafe_confirmed=confirm and reauthenticated,
-            operator_id=caller.operator_id,
-            correlation_id=caller.correlation_id,
-            actor=caller.actor(),
-        )
-    )
-    settings = await svc.rt.store.read(svc.rt.settings.read_all)
-    return {"changed": changed, "settings": settings}
-
-
-@command("reload", mutating=True)
-async def reload(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Re-read the config file; an invalid one is refused and the running one kept."""
-    Args(args, set()).done()
-    return await svc.rt.reload(caller)
-
-
-@command("audit.list")
-async def audit_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Newest audit events first, optionally since a time or of one event name."""
-    reader = Args(args, {"limit", "before_id", "since", "event_name"})
-    limit = reader.integer("limit", 50, 1, 1000)
-    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
-    since = reader.timestamp("since")
-    event_name = reader.text("event_name")
-    reader.done()
-    events = await svc.rt.store.read(
-        lambda: list_events(
-            limit=limit or 50, before_id=before_id, since=since, event_name=event_name
-        )
-    )
-    return {"events": events}
-
-
-@command("operator.set_password", mutating=True)
-async def operator_set_password(
-    svc: Service, caller: Caller, args: dict[str, Any]
-) -> dict[str, Any]:
-    """Create the operator or reset its email and password (socket only: trusted peers)."""
-    reader = Args(args, {"email", "password"})
-    reader.done()
-    if caller.channel != "socket":
-        raise CullarrError(
-            "the operator password can only be set through cullarrctl", code="forbidden"
-        )
-    email, password = operators.validate_credentials(args.get("email"), args.get("password"))
-    digest = await asyncio.to_thread(operators.hash_password, password)
-    operator = await svc.rt.store.write(
-        lambda: operators.set_password(
-            email,
-            digest,
-            svc.rt.audit,
-            correlation_id=caller.correlation_id,
-            actor=caller.actor(),
-        )
-    )
-    return {"operator": {"id": operator.id, "email": operator.email}}
-
-
-@command("integrations.list")
-async def integrations_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Every integration with its health (never its key)."""
-    Args(args, set()).done()
-    return {"integrations": await svc.rt.store.read(list_integrations)}
-
-
-@command("integrations.check", mutating=True)
-async def integrations_check(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Check one configured integration (or all) now; the outcome is stored on its row."""
-    reader = Args(args, {"name"})
-    name = reader.text("name")
-    reader.done()
-    targets = [i for i in svc.rt.config.integrations if name is None or i.name == name]
-    if name is not None and not targets:
-        raise CullarrError(f"no configured integration is named {name!r}", code="not_found")
-    checked = await asyncio.gather(
-        *(
-            integration_health.check(svc.rt, i, correlation_id=caller.correlation_id)
-            for i in targets
-        )
-    )
-    return {"integrations": sorted(checked, key=lambda row: row["name"])}
+# The commands register themselves on import; they live in cullarrd/commands/ by domain.
+from cullarrd import commands as _commands  # noqa: E402,F401

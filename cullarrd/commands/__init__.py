@@ -1,0 +1,3 @@
+"""Command modules; importing them registers their commands in ``service.COMMANDS``."""
+
+from cullarrd.commands import sync, system  # noqa: F401
