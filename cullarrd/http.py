@@ -22,6 +22,7 @@ import email.utils
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ BACKOFF_CAP_S = 30.0
 MAX_RETRY_AFTER_S = 120.0  # a longer wait fails the call as rate_limited instead of stalling
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 APIKEY_IN_URL = re.compile(r"(apikey=)[^&\s]*", re.IGNORECASE)
+# Requests sent per (integration, outcome code or "ok"), for status and /metrics.
+REQUEST_COUNTS: Counter[tuple[str, str]] = Counter()
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class IntegrationHttp:
             error, may_have_acted = await self._attempt(
                 method, path, query, json_body, form, ok_statuses
             )
+            REQUEST_COUNTS[self.name, "ok" if isinstance(error, Answer) else error.code] += 1
             if isinstance(error, Answer):
                 return error
             # A contract mismatch after a write the server accepted is still a mismatch:

@@ -10,6 +10,7 @@ from cullarrd import __version__, operators
 from cullarrd import health as integration_health
 from cullarrd.audit import list_events
 from cullarrd.errors import CullarrError, ValidationFailed
+from cullarrd.http import REQUEST_COUNTS
 from cullarrd.integrations import list_integrations
 from cullarrd.service import Args, Caller, Service, command
 from cullarrd.store.db import redact_url
@@ -98,8 +99,17 @@ async def status(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str
             "secret_present": cfg.delete_mode.secret is not None,
         },
         "plugins": [s.to_dict() for s in rt.plugins.statuses],
+        "upstream_requests": upstream_requests(),
         **data,
     }
+
+
+def upstream_requests() -> dict[str, dict[str, int]]:
+    """Requests sent to each integration since start, by outcome code."""
+    counts: dict[str, dict[str, int]] = {}
+    for (name, code), n in sorted(REQUEST_COUNTS.items()):
+        counts.setdefault(name, {})[code] = n
+    return counts
 
 
 @command("settings.get")
