@@ -40,3 +40,6 @@ clean:
 ## Benchmarks (not part of the test run); results go to the README table.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_control.py
+
+bench-sync: $(STAMP)
+	$(BIN)/python bench/bench_sync.py

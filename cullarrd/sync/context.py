@@ -57,10 +57,13 @@ class PhaseProgress:
     processed_units: int = 0
     rows_written: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    started: float | None = None  # time.monotonic() at begin
+    duration_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "state": self.state,
+            "duration_s": self.duration_s,
             "total_units": self.total_units,
             "processed_units": self.processed_units,
             "rows_written": self.rows_written,
@@ -81,6 +84,7 @@ class Progress:
         self.current = phase
         self.phases[phase].state = "running"
         self.phases[phase].total_units = total_units
+        self.phases[phase].started = time.monotonic()
 
     def add_total(self, units: int) -> None:
         self.phases[self.current].total_units += units
@@ -97,6 +101,8 @@ class Progress:
     def finish(self, phase: str, state: str = "done") -> None:
         entry = self.phases[phase]
         entry.state = state
+        if entry.started is not None:
+            entry.duration_s = round(time.monotonic() - entry.started, 3)
         if state == "done":
             entry.total_units = max(entry.total_units, entry.processed_units)
 
