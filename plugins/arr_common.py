@@ -1,18 +1,22 @@
-"""Defensive field readers shared by the Sonarr and Radarr adapters.
+"""What the Sonarr and Radarr adapters share: defensive field readers and the ``ArrAdapter`` base.
 
 Sonarr and Radarr leave null fields out, so a missing optional key reads as ``None``. A missing
 required key, a value of the wrong JSON type or a document of the wrong shape raises
 ``IntegrationError(code="integration_contract_mismatch")`` naming the field, never a
 ``KeyError``/``TypeError``. ``where`` says which document is read (``"movie 12"``,
-``"GET api/v3/movie"``) so the message points at the culprit.
+``"GET api/v3/movie"``) so the message points at the culprit. ``ArrAdapter`` holds the calls both
+make alike (``system/status``, tag find-or-create, a delete whose 404 means "gone", id checks);
+each adapter supplies its paths, parsers and its own wording of the errors.
 """
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 from typing import Any
 
 from cullarrd.errors import IntegrationError
+from cullarrd.types import HealthRecord, TagRecord
 
 MISMATCH = "integration_contract_mismatch"
 _TYPE_NAMES = {int: "an integer", str: "a string", bool: "a boolean", dict: "an object"}
@@ -145,3 +149,114 @@ def _json_type(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "a number"
+
+
+def parse_tag(doc: dict[str, Any], where: str) -> TagRecord:
+    """One ``TagResource``."""
+    return TagRecord(arr_tag_id=req_int(doc, "id", where), label=req_str(doc, "label", where))
+
+
+def upstream_message(data: Any) -> str:
+    """The ``message`` of an *arr error body, or "no message"."""
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return data["message"]
+    return "no message"
+
+
+class ArrAdapter(abc.ABC):
+    """The calls the Sonarr and Radarr adapters make alike; subclasses word their own errors."""
+
+    role = "inventory"
+    MIN_READ_VERSION = ""
+    MIN_DELETE_VERSION = ""
+    TAG_POST_IDEMPOTENT: bool | None = None  # None: the HTTP client's default for a POST
+    TAG_MISMATCH = "created tag {got!r} instead of {wanted!r}"
+
+    def __init__(self, integration: Any, http: Any, settings: Any) -> None:
+        self.integration = integration
+        self.http = http
+        self.settings = settings
+
+    def _where(self, what: str) -> str:
+        return f"{self.integration.name}: {what}"
+
+    @staticmethod
+    def _item(where: str, doc: dict[str, Any], index: int) -> str:
+        ident = doc.get("id")
+        return f"{where} item {index}" + (f" (id {ident})" if isinstance(ident, int) else "")
+
+    # --- health -------------------------------------------------------------------------
+
+    async def _system_status(self) -> tuple[dict[str, Any], str]:
+        """``GET system/status`` (one object) and the ``where`` naming it."""
+        where = self._where("GET api/v3/system/status")
+        return as_object(await self.http.get_json("api/v3/system/status"), where), where
+
+    def _health(self, app_name: str, version: str, details: dict[str, Any]) -> HealthRecord:
+        """The health record; the core applies the version policy to it."""
+        return HealthRecord(
+            app_name=app_name,
+            version=version,
+            min_read_version=self.MIN_READ_VERSION,
+            min_delete_version=self.MIN_DELETE_VERSION,
+            details=details,
+        )
+
+    # --- ids ----------------------------------------------------------------------------
+
+    def _positive_id(self, value: Any, what: str) -> int:
+        """An id about to go into a URL or body: a positive int, never a bool or a string."""
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self._bad_id(value, what)
+        return value
+
+    @abc.abstractmethod
+    def _bad_id(self, value: Any, what: str) -> Exception:
+        """The error for an id that is not a positive integer."""
+
+    # --- tags ---------------------------------------------------------------------------
+
+    async def _tag_labelled(self, wanted: str) -> TagRecord:
+        """The tag labelled ``wanted`` (lower-case; compared ignoring case), created if missing."""
+        where = self._where("GET api/v3/tag")
+        for i, doc in enumerate(as_object_list(await self.http.get_json("api/v3/tag"), where)):
+            tag = parse_tag(doc, self._tag_where(where, doc, i))
+            if tag.label.lower() == wanted:
+                return tag
+        where = self._where("POST api/v3/tag")
+        answer = await self.http.request(
+            "POST", "api/v3/tag", json_body={"label": wanted}, idempotent=self.TAG_POST_IDEMPOTENT
+        )
+        tag = parse_tag(as_object(answer.data, where), where)
+        if tag.label.lower() != wanted:
+            raise mismatch(where, self.TAG_MISMATCH.format(got=tag.label, wanted=wanted))
+        return tag
+
+    def _tag_where(self, where: str, doc: dict[str, Any], index: int) -> str:
+        return self._item(where, doc, index)
+
+    # --- deletes ------------------------------------------------------------------------
+
+    async def _delete(self, file_id: int, path: str) -> bool:
+        """DELETE one file: True when deleted now, False when the app's own 404 says it is gone."""
+        answer = await self.http.request("DELETE", path, ok_statuses=(404, 409))
+        if answer.status == 404:
+            self._check_not_found(answer, f"DELETE {path}")
+            return False
+        if answer.status == 409:
+            raise self._delete_refused(answer, file_id, path)
+        return True
+
+    def _check_not_found(self, answer: Any, what: str) -> None:
+        """The app's 404 is a ``{"message"}`` object; any other 404 means "gone" is unknown."""
+        # A proxy's page or an empty routing miss means the URL does not reach the app at all.
+        if not isinstance(answer.data, dict) or "message" not in answer.data:
+            raise self._foreign_not_found(answer, what)
+
+    @abc.abstractmethod
+    def _foreign_not_found(self, answer: Any, what: str) -> IntegrationError:
+        """The error for a 404 without the app's own body (a proxy, a wrong URL base)."""
+
+    @abc.abstractmethod
+    def _delete_refused(self, answer: Any, file_id: int, path: str) -> IntegrationError:
+        """The error for a 409: the app refused to delete the file."""

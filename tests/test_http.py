@@ -16,7 +16,7 @@ from starlette.routing import Route
 from cullarrd.config import SecurityConfig
 from cullarrd.errors import IntegrationError
 from cullarrd.http import BACKOFF_CAP_S, IntegrationHttp, parse_retry_after
-from tests.plugins.conftest import integration_config
+from tests.conftest import integration_config
 from tests.serving import serve
 
 KEY = "k3y-abcdef0123456789abcdef012345"

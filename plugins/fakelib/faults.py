@@ -1,10 +1,11 @@
 """Fault injection and write recording shared by the Sonarr, Radarr and Tautulli fakes.
 
 A fake computes an endpoint key per request (``endpoint_key``: ``"GET /api/v3/series"`` for
-Sonarr/Radarr, the command name such as ``"get_history"`` for Tautulli), asks ``Faults.take`` for
-a matching fault and answers through ``respond_with_fault``. Every non-GET request goes into a
-``WriteLog``. ``control_routes`` lets a test or a benchmark steer a fake running in another
-process; mount those routes outside the fake's API-key check.
+Sonarr/Radarr, the path below any mount prefix; the command name such as ``"get_history"`` for
+Tautulli), asks ``Faults.take`` for a matching fault and answers through ``respond_with_fault``.
+Every non-GET request goes into a ``WriteLog`` (``record_request``). ``control_routes`` lets a test
+or a benchmark steer a fake running in another process; ``fake_app`` mounts them outside the
+fake's API-key check.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 KINDS = (
     "latency",  # sleep ``seconds``, then answer normally
@@ -134,10 +136,16 @@ class Faults:
             return [fault.to_dict() for fault in self._faults]
 
 
+def route_path(request: Request) -> str:
+    """The request path below any mount prefix (``/sonarr/api/v3/tag`` → ``/api/v3/tag``)."""
+    # Starlette 1.x keeps the whole path in ``path`` and the mount prefix in ``root_path``.
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def endpoint_key(request: Request) -> str:
-    """``"METHOD /path"`` for a Sonarr/Radarr request, without a trailing slash."""
-    path = request.url.path.rstrip("/") or "/"
-    return f"{request.method.upper()} {path}"
+    """``"METHOD /path"`` of a Sonarr/Radarr request below any mount prefix, no trailing slash."""
+    return f"{request.method.upper()} {route_path(request).rstrip('/') or '/'}"
 
 
 async def respond_with_fault(
@@ -216,16 +224,20 @@ class WriteLog:
             self.entries.clear()
 
 
+def decode_body(raw: bytes) -> Any:
+    """A request body as JSON when it is JSON, else its text; None when there is none."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
 async def record_request(writes: WriteLog, request: Request) -> None:
-    """Record ``request`` with its body decoded as JSON when it is JSON (the raw text if not)."""
-    raw = await request.body()
-    body: Any = None
-    if raw:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-    writes.record(request.method, request.url.path, request.query_params, body)
+    """Record ``request`` with its path below any mount prefix and its body decoded."""
+    body = decode_body(await request.body())
+    writes.record(request.method, route_path(request), request.query_params, body)
 
 
 def _plain_query(query: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,3 +294,11 @@ def control_routes(faults: Faults, writes: WriteLog) -> list[Route]:
         Route("/__fake__/writes", list_writes, methods=["GET"]),
         Route("/__fake__/writes", clear_writes, methods=["DELETE"]),
     ]
+
+
+def fake_app(fake: Any, routes: Iterable[BaseRoute], *, alias: str = "fake") -> Starlette:
+    """A fake's app: control routes, then ``routes``; ``app.state.fake`` (and ``alias``) is it."""
+    app = Starlette(routes=[*control_routes(fake.faults, fake.writes), *routes])
+    app.state.fake = fake
+    setattr(app.state, alias, fake)
+    return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cullarrd.hookspecs import hookimpl
+from cullarrd_plugins.plugin_hooks import adapter_if_kind, provided_kind
 from cullarrd_plugins.radarr.adapter import RadarrAdapter
 
 KIND = "radarr"
@@ -13,12 +14,10 @@ KIND = "radarr"
 @hookimpl
 def cullarrd_integration_kinds() -> list[dict[str, str]]:
     """This plugin provides the ``radarr`` kind in the ``inventory`` role."""
-    return [{"kind": KIND, "role": "inventory"}]
+    return provided_kind(KIND, "inventory")
 
 
 @hookimpl
 def cullarrd_make_adapter(integration: Any, http: Any, settings: Any) -> RadarrAdapter | None:
     """A ``RadarrAdapter`` for a ``radarr`` integration; ``None`` for any other kind."""
-    if integration.kind != KIND:
-        return None
-    return RadarrAdapter(integration, http, settings)
+    return adapter_if_kind(KIND, RadarrAdapter, integration, http, settings)

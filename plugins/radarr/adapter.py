@@ -15,7 +15,7 @@ from cullarrd.errors import IntegrationError, ValidationFailed
 from cullarrd.types import HealthRecord, MediaFileRecord, MovieRecord, TagRecord
 from cullarrd_plugins.arr_common import (
     MISMATCH,
-    as_object,
+    ArrAdapter,
     as_object_list,
     int_list,
     mismatch,
@@ -27,6 +27,7 @@ from cullarrd_plugins.arr_common import (
     quality_name,
     req_int,
     req_str,
+    upstream_message,
     version_major,
 )
 
@@ -35,28 +36,23 @@ ID_BATCH = 100  # movie file ids per GET, keeping the URL short
 TARGETS = ("movie",)
 
 
-class RadarrAdapter:
+class RadarrAdapter(ArrAdapter):
     """An inventory adapter for one Radarr integration (built per run; holds no state across)."""
 
-    role = "inventory"
     MIN_READ_VERSION = "4.0"
     MIN_DELETE_VERSION = "5.0"
+    # Radarr answers an existing label with the existing tag, so a retry cannot duplicate it.
+    TAG_POST_IDEMPOTENT = True
 
     def __init__(self, integration: Any, http: Any, settings: Any) -> None:
-        self.integration = integration
-        self.http = http
-        self.settings = settings
+        super().__init__(integration, http, settings)
         self.major_version: int | None = None  # learned by check_health
-
-    def _where(self, what: str) -> str:
-        return f"{self.integration.name}: {what}"
 
     # --- health ----------------------------------------------------------------------------
 
     async def check_health(self) -> HealthRecord:
         """Read ``system/status``; the core applies the version policy to the result."""
-        where = self._where("GET api/v3/system/status")
-        status = as_object(await self.http.get_json("api/v3/system/status"), where)
+        status, where = await self._system_status()
         app_name = opt_str(status, "appName", where)
         if app_name != APP_NAME:
             raise mismatch(where, f"appName is {app_name!r}, not {APP_NAME!r} (wrong base URL?)")
@@ -70,13 +66,7 @@ class RadarrAdapter:
             )
             if value
         }
-        return HealthRecord(
-            app_name=app_name,
-            version=version,
-            min_read_version=self.MIN_READ_VERSION,
-            min_delete_version=self.MIN_DELETE_VERSION,
-            details=details,
-        )
+        return self._health(app_name, version, details)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -94,7 +84,7 @@ class RadarrAdapter:
 
     async def list_files(self, parent_arr_id: int) -> list[MediaFileRecord]:
         """All files of a movie right now (used to confirm a delete)."""
-        movie_id = _positive_id(parent_arr_id, "movie id")
+        movie_id = self._positive_id(parent_arr_id, "movie id")
         where = self._where(f"GET api/v3/moviefile?movieId={movie_id}")
         # One movieId as a single value: v4 binds one int, v5 a list; both accept this.
         data = await self.http.get_json("api/v3/moviefile", {"movieId": movie_id})
@@ -106,7 +96,7 @@ class RadarrAdapter:
 
     async def get_files(self, arr_file_ids: Sequence[int]) -> list[MediaFileRecord]:
         """Re-read files by id, live (before deleting); ids that no longer exist are left out."""
-        wanted = [_positive_id(i, "movie file id") for i in arr_file_ids]
+        wanted = [self._positive_id(i, "movie file id") for i in arr_file_ids]
         found: list[MediaFileRecord] = []
         for start in range(0, len(wanted), ID_BATCH):
             batch = wanted[start : start + ID_BATCH]
@@ -123,7 +113,7 @@ class RadarrAdapter:
 
     async def delete_file(self, arr_file_id: int) -> bool:
         """Delete one movie file: True when deleted now, False when it was already gone (404)."""
-        file_id = _positive_id(arr_file_id, "movie file id")
+        file_id = self._positive_id(arr_file_id, "movie file id")
         if self.major_version is not None and self.major_version < 5:
             raise IntegrationError(
                 self._where(
@@ -132,24 +122,7 @@ class RadarrAdapter:
                 ),
                 code="unsupported_integration_version",
             )
-        path = f"api/v3/moviefile/{file_id}"
-        where = self._where(f"DELETE {path}")
-        answer = await self.http.request("DELETE", path, ok_statuses=(404, 409))
-        if answer.status == 404:
-            # Only Radarr's own "not found" body means "already gone"; a bare 404 (a proxy,
-            # a wrong URL base) says nothing about the file.
-            if not isinstance(answer.data, dict) or "message" not in answer.data:
-                raise mismatch(where, "answered 404 without Radarr's error body (wrong base URL?)")
-            return False
-        if answer.status == 409:
-            message = _upstream_message(answer.data)
-            raise IntegrationError(
-                self._where(f"Radarr refused to delete movie file {file_id}: {message}"),
-                code=MISMATCH,
-                status=409,
-                details={"upstream_message": message},
-            )
-        return True
+        return await self._delete(file_id, f"api/v3/moviefile/{file_id}")
 
     async def unmonitor(self, target: str, arr_ids: Sequence[int]) -> None:
         """Unmonitor movies through the movie editor (one request for all of them)."""
@@ -170,7 +143,7 @@ class RadarrAdapter:
     def _editor_ids(self, target: str, arr_ids: Sequence[int]) -> list[int]:
         if target not in TARGETS:
             raise ValidationFailed({"target": [f"Radarr can only change {', '.join(TARGETS)}"]})
-        return sorted({_positive_id(i, "movie id") for i in arr_ids})
+        return sorted({self._positive_id(i, "movie id") for i in arr_ids})
 
     async def _edit(self, body: dict[str, Any]) -> None:
         where = self._where("PUT api/v3/movie/editor")
@@ -192,23 +165,29 @@ class RadarrAdapter:
         wanted = label.strip().lower() if isinstance(label, str) else ""
         if not wanted:
             raise ValidationFailed({"label": ["a tag label must not be empty"]})
-        where = self._where("GET api/v3/tag")
-        for doc in as_object_list(await self.http.get_json("api/v3/tag"), where):
-            tag = self._tag(doc, where)
-            if tag.label.lower() == wanted:
-                return tag
-        where = self._where("POST api/v3/tag")
-        # Radarr answers an existing label with the existing tag, so a retry cannot duplicate it.
-        answer = await self.http.request(
-            "POST", "api/v3/tag", json_body={"label": wanted}, idempotent=True
-        )
-        tag = self._tag(as_object(answer.data, where), where)
-        if tag.label.lower() != wanted:
-            raise mismatch(where, f"created tag {tag.label!r} instead of {wanted!r}")
-        return tag
+        return await self._tag_labelled(wanted)
 
-    def _tag(self, doc: dict[str, Any], where: str) -> TagRecord:
-        return TagRecord(arr_tag_id=req_int(doc, "id", where), label=req_str(doc, "label", where))
+    def _tag_where(self, where: str, doc: dict[str, Any], index: int) -> str:
+        return where  # Radarr's tag errors name the list, not the item
+
+    def _bad_id(self, value: Any, what: str) -> Exception:
+        """Ids <= 0 mean "none" in Radarr and are refused."""
+        return ValidationFailed({what: [f"{value!r} is not a valid Radarr id"]})
+
+    def _foreign_not_found(self, answer: Any, what: str) -> IntegrationError:
+        # Only Radarr's own "not found" body means "already gone"; a bare 404 (a proxy,
+        # a wrong URL base) says nothing about the file.
+        where = self._where(what)
+        return mismatch(where, "answered 404 without Radarr's error body (wrong base URL?)")
+
+    def _delete_refused(self, answer: Any, file_id: int, path: str) -> IntegrationError:
+        message = upstream_message(answer.data)
+        return IntegrationError(
+            self._where(f"Radarr refused to delete movie file {file_id}: {message}"),
+            code=MISMATCH,
+            status=409,
+            details={"upstream_message": message},
+        )
 
     def _movie(self, doc: dict[str, Any], where: str) -> MovieRecord:
         movie_id = req_int(doc, "id", where)
@@ -260,16 +239,3 @@ class RadarrAdapter:
             relative_path=opt_str(doc, "relativePath", where),
             date_added=opt_datetime(doc, "dateAdded", where),
         )
-
-
-def _positive_id(value: Any, what: str) -> int:
-    """An id the adapter is about to send; ids <= 0 mean "none" in Radarr and are refused."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValidationFailed({what: [f"{value!r} is not a valid Radarr id"]})
-    return value
-
-
-def _upstream_message(data: Any) -> str:
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"]
-    return "no message"

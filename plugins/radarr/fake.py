@@ -9,7 +9,6 @@ passes fault injection (key ``"METHOD /api/v3/..."``) and every non-GET lands in
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,19 +19,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cullarrd_plugins.fakelib.faults import Faults, WriteLog, control_routes, respond_with_fault
-from cullarrd_plugins.fakelib.model import Library, Movie, Tag
+from cullarrd_plugins.fakelib import arr_fake
+from cullarrd_plugins.fakelib.arr_fake import (
+    NO_SUCH_COMMAND,
+    CommandQueue,
+    FakeError,
+    location,
+    message,
+    not_empty,
+    tag_list,
+    tag_resource,
+    unknown_quality_profile,
+    valid_id,
+)
+from cullarrd_plugins.fakelib.faults import (
+    Faults,
+    WriteLog,
+    decode_body,
+    endpoint_key,
+    fake_app,
+    respond_with_fault,
+    route_path,
+)
+from cullarrd_plugins.fakelib.model import Library, Movie
 from cullarrd_plugins.radarr import fake_resources as res
 from cullarrd_plugins.radarr.fake_wire import (
     Call,
-    FakeError,
     int_list,
     json_response,
     not_converted,
     parse_call,
     presented_key,
-    route_path,
-    valid_id,
 )
 
 DEFAULT_VERSION = "5.28.0.10274"
@@ -43,13 +60,17 @@ COMMANDS = {
     "rescanmovie": ("RescanMovie", "Rescan Movie"),
     "refreshmovie": ("RefreshMovie", "Refresh Movie"),
 }
+UNKNOWN_COMMAND = {
+    "message": NO_SUCH_COMMAND,
+    "description": f"System.InvalidOperationException: {NO_SUCH_COMMAND}",
+}
 
 Handler = Callable[["FakeRadarr", "Call"], Awaitable[Response]]
 
 
 @dataclass
 class FakeRadarr:
-    """The fake's state around the library: version, key, tag index, commands, failure knobs."""
+    """The fake's state around the library: version, key, commands, failure knobs."""
 
     library: Library
     api_key: str
@@ -58,11 +79,16 @@ class FakeRadarr:
     writes: WriteLog
     seen: list[str] = field(default_factory=list)  # "METHOD /path" of every request received
     missing_root_folders: set[str] = field(default_factory=set)  # deletes there answer 409
-    commands: dict[int, res.FakeCommand] = field(default_factory=dict)
-    tag_ids: dict[str, int] = field(default_factory=dict)
+    commands: CommandQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tag_ids = {t.label.lower(): t.id for t in self.library.radarr_tags.values()}
+        self.commands = CommandQueue(  # Radarr's clock is the library's "now"
+            COMMANDS,
+            _command_params,
+            clock=lambda: self.library.now,
+            finish=lambda command: self.library.now,
+            unknown=UNKNOWN_COMMAND,
+        )
 
     @property
     def v4(self) -> bool:
@@ -73,7 +99,7 @@ class FakeRadarr:
         """The movie with ``movie_id``, or a 404 answer."""
         movie = self.library.movies.get(movie_id)
         if movie is None:
-            raise FakeError(404, {"message": f"Movie with ID {movie_id} does not exist"})
+            raise message(404, f"Movie with ID {movie_id} does not exist")
         return movie
 
     def render(self, movie: Movie) -> dict[str, Any]:
@@ -108,18 +134,9 @@ def _full_resource_failures(body: dict[str, Any]) -> list[dict[str, Any]]:
     path, profile = body.get("path"), body.get("qualityprofileid")
     failures = []
     if not isinstance(path, str) or not path.strip():
-        failures.append(
-            res.validation_failure("Path", "'Path' must not be empty.", path, "NotEmptyValidator")
-        )
+        failures.append(not_empty("Path", path, placeholders=False))
     if not isinstance(profile, int) or profile not in QUALITY_PROFILES:
-        failures.append(
-            res.validation_failure(
-                "QualityProfileId",
-                "Quality Profile does not exist",
-                profile,
-                "QualityProfileExistsValidator",
-            )
-        )
+        failures.append(unknown_quality_profile(profile, placeholders=False))
     return failures
 
 
@@ -184,7 +201,7 @@ async def list_movie_files(fake: FakeRadarr, call: Call) -> Response:
     if fake.v4:
         movie_ids = movie_ids[:1]  # v4 binds one int: the first value
     if not movie_ids and not file_ids:
-        raise FakeError(400, {"message": "movieId or movieFileIds must be provided"})
+        raise message(400, "movieId or movieFileIds must be provided")
     lib = fake.library
     if movie_ids:
         files = [f for movie_id in movie_ids for f in lib.movie_files_of(movie_id)]
@@ -197,7 +214,7 @@ async def get_movie_file(fake: FakeRadarr, call: Call) -> Response:
     """GET moviefile/{id}."""
     movie_file = fake.library.movie_files.get(valid_id(call.route_id()))
     if movie_file is None:
-        raise FakeError(404, {"message": "Movie file not found"})
+        raise message(404, "Movie file not found")
     return json_response(res.movie_file_resource(movie_file, fake.v4))
 
 
@@ -206,11 +223,11 @@ async def delete_movie_file(fake: FakeRadarr, call: Call) -> Response:
     file_id = valid_id(call.route_id())
     movie_file = fake.library.movie_files.get(file_id)
     if movie_file is None:
-        raise FakeError(404, {"message": "Movie file not found"})
+        raise message(404, "Movie file not found")
     movie = fake.library.movies.get(movie_file.movie_id)
     root = movie.root_folder_path if movie else ""
     if root in fake.missing_root_folders:
-        raise FakeError(409, {"message": f"Movie's root folder ({root}) doesn't exist."})
+        raise message(409, f"Movie's root folder ({root}) doesn't exist.")
     fake.library.delete_movie_file(file_id)  # the next file, if any, becomes the primary
     return Response(status_code=200)
 
@@ -219,7 +236,7 @@ async def delete_movie_files_bulk(fake: FakeRadarr, call: Call) -> Response:
     """DELETE moviefile/bulk: 200 ``{}``; 400 for an empty list."""
     ids = int_list(call.object_body().get("moviefileids") or [], "movieFileIds")
     if not ids:
-        raise FakeError(400, {"message": "movieFileIds must be provided"})
+        raise message(400, "movieFileIds must be provided")
     for file_id in ids:
         fake.library.delete_movie_file(file_id)
     return json_response({})
@@ -227,26 +244,14 @@ async def delete_movie_files_bulk(fake: FakeRadarr, call: Call) -> Response:
 
 async def list_tags(fake: FakeRadarr, call: Call) -> Response:
     """GET tag, sorted by label."""
-    tags = sorted(fake.library.radarr_tags.values(), key=lambda t: t.label)
-    return json_response([res.tag_resource(t) for t in tags])
+    return json_response(tag_list(fake.library.radarr_tags))
 
 
 async def create_tag(fake: FakeRadarr, call: Call) -> Response:
     """POST tag: 201; an existing label (any case) returns the existing tag."""
     label = call.object_body().get("label")
-    if not isinstance(label, str) or not label.strip():
-        failure = res.validation_failure(
-            "Label", "'Label' must not be empty.", label, "NotEmptyValidator"
-        )
-        raise FakeError(400, [failure])
-    tags = fake.library.radarr_tags
-    tag_id = fake.tag_ids.get(label.lower())
-    if tag_id is None:  # an existing label returns the existing tag
-        tag_id = max(tags, default=0) + 1
-        tags[tag_id] = Tag(tag_id, label.lower())
-        fake.tag_ids[label.lower()] = tag_id
-    location = f"{call.request.scope.get('root_path', '')}/api/v3/tag/{tag_id}"
-    return json_response(res.tag_resource(tags[tag_id]), 201, {"Location": location})
+    tag = arr_fake.create_tag(fake.library.radarr_tags, label, placeholders=False, trim=False)
+    return json_response(tag_resource(tag), 201, location(call.request, f"tag/{tag.id}"))
 
 
 def _command_params(name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -262,36 +267,16 @@ def _command_params(name: str, body: dict[str, Any]) -> dict[str, Any]:
 
 async def create_command(fake: FakeRadarr, call: Call) -> Response:
     """POST command: 201 queued; an equal queued command is returned again; 500 if unknown."""
-    body = call.object_body()
-    known = COMMANDS.get(str(body.get("name", "")).lower())
-    if known is None:  # Radarr looks the class up with .Single(), which throws
-        raise FakeError(
-            500,
-            {
-                "message": "Sequence contains no matching element",
-                "description": "System.InvalidOperationException: "
-                "Sequence contains no matching element",
-            },
-        )
-    name, label = known
-    params = _command_params(name, body)
-    for command in fake.commands.values():  # an equal queued command is returned again
-        if command.status == "queued" and command.name == name and command.params == params:
-            return json_response(res.command_resource(command, fake.v4), 201)
-    command_id = max(fake.commands, default=0) + 1
-    command = res.FakeCommand(command_id, name, label, params, fake.library.now)
-    fake.commands[command_id] = command
-    location = f"{call.request.scope.get('root_path', '')}/api/v3/command/{command_id}"
-    return json_response(res.command_resource(command, fake.v4), 201, {"Location": location})
+    command, created = fake.commands.push(call.object_body())
+    headers = location(call.request, f"command/{command.id}") if created else None
+    return json_response(res.command_resource(command, fake.v4), 201, headers)
 
 
 async def get_command(fake: FakeRadarr, call: Call) -> Response:
     """GET command/{id}: a queued command completes when polled."""
-    command = fake.commands.get(valid_id(call.route_id()))
+    command = fake.commands.poll(valid_id(call.route_id()))
     if command is None:
-        raise FakeError(404, {"message": "Not Found"})
-    if command.status == "queued":
-        command.status, command.ended = "completed", fake.library.now
+        raise message(404, "Not Found")
     return json_response(res.command_resource(command, fake.v4))
 
 
@@ -339,26 +324,21 @@ async def _answer(fake: FakeRadarr, request: Request, path: str) -> Response:
 
 async def _endpoint(request: Request) -> Response:
     fake: FakeRadarr = request.app.state.radarr
-    path = route_path(request)
-    key = f"{request.method} {path}"
+    path = route_path(request).rstrip("/") or "/"
+    key = endpoint_key(request)
     fake.seen.append(key)
     if request.method != "GET":
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        raw = await request.body()  # a blank body is no body, as the handlers read it
         query = {k: request.query_params.getlist(k) for k in request.query_params}
-        fake.writes.record(request.method, path, query, body)
+        fake.writes.record(request.method, path, query, decode_body(raw) if raw.strip() else None)
 
     async def normal() -> Response:
-        """The answer without a fault."""
+        """The answer without a fault (only that one carries the version header)."""
         response = await _answer(fake, request, path)
         response.headers["X-Application-Version"] = fake.version
         return response
 
-    fault = fake.faults.take(key)
-    return await (respond_with_fault(fault, normal) if fault is not None else normal())
+    return await respond_with_fault(fake.faults.take(key), normal)
 
 
 def create_app(
@@ -373,11 +353,5 @@ def create_app(
     faults = faults if faults is not None else Faults()
     writes = writes if writes is not None else WriteLog()
     fake = FakeRadarr(library, api_key, version, faults, writes)
-    methods = ["GET", "POST", "PUT", "DELETE"]
-    routes = [
-        *control_routes(fake.faults, fake.writes),
-        Route("/{path:path}", _endpoint, methods=methods),
-    ]
-    app = Starlette(routes=routes)
-    app.state.radarr = fake
-    return app
+    route = Route("/{path:path}", _endpoint, methods=["GET", "POST", "PUT", "DELETE"])
+    return fake_app(fake, [route], alias="radarr")

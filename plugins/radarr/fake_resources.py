@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from cullarrd_plugins.fakelib.model import Library, Movie, MovieFile, Quality, Tag
+from cullarrd_plugins.fakelib.arr_fake import Command, compact, iso
+from cullarrd_plugins.fakelib.model import Library, Movie, MovieFile, Quality
 
 ENGLISH = {"id": 1, "name": "English"}
 QUALITY_SOURCES = frozenset(
@@ -33,16 +33,6 @@ QUALITY_SOURCES = frozenset(
 # The generator's sources are Sonarr's words; Radarr spells them differently.
 SOURCE_ALIASES = {"television": "tv", "televisionraw": "tv", "web": "webdl", "blurayraw": "bluray"}
 START_TIME = dt.datetime(2026, 6, 1, 11, 0, tzinfo=dt.UTC)
-
-
-def iso(moment: dt.datetime) -> str:
-    """An aware datetime as Radarr writes it (``2024-01-01T00:00:00Z``)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def compact(doc: dict[str, Any]) -> dict[str, Any]:
-    """Drop null-valued keys: Radarr leaves them out (``WhenWritingNull``)."""
-    return {key: value for key, value in doc.items() if value is not None}
 
 
 def quality_source(quality: Quality) -> str:
@@ -174,11 +164,6 @@ def movie_resource(library: Library, movie: Movie, v4: bool) -> dict[str, Any]:
     return compact(doc)
 
 
-def tag_resource(tag: Tag) -> dict[str, Any]:
-    """A ``TagResource``."""
-    return {"id": tag.id, "label": tag.label}
-
-
 def system_status(version: str, url_base: str, v4: bool) -> dict[str, Any]:
     """A ``SystemResource`` for a Radarr in Docker on Linux."""
     doc: dict[str, Any] = {
@@ -215,33 +200,7 @@ def system_status(version: str, url_base: str, v4: bool) -> dict[str, Any]:
     return doc
 
 
-def validation_failure(prop: str, message: str, attempted: Any, code: str) -> dict[str, Any]:
-    """One FluentValidation failure as Radarr lists them in a 400 array."""
-    return compact(
-        {
-            "propertyName": prop,
-            "errorMessage": message,
-            "attemptedValue": attempted,
-            "severity": "error",
-            "errorCode": code,
-        }
-    )
-
-
-@dataclass
-class FakeCommand:
-    """One command the fake accepted; it completes the first time it is polled."""
-
-    id: int
-    name: str  # the class name minus "Command", e.g. "RescanMovie"
-    label: str  # Radarr's ``commandName``, e.g. "Rescan Movie"
-    params: dict[str, Any]  # the command's own fields (e.g. ``movieId``), echoed in ``body``
-    queued: dt.datetime
-    status: str = "queued"
-    ended: dt.datetime | None = None
-
-
-def command_resource(command: FakeCommand, v4: bool) -> dict[str, Any]:
+def command_resource(command: Command, v4: bool) -> dict[str, Any]:
     """A ``CommandResource``; ``body`` carries the command's fields at the top level."""
     done = command.status == "completed"
     body = {

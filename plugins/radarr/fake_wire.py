@@ -1,7 +1,8 @@
 """The fake Radarr's wire: request parsing, the API-key rule, error answers, JSON out.
 
 Radarr matches route and field names ignoring case, wants numbers as JSON numbers and answers
-type errors with 400; a handler raises ``FakeError`` anywhere and the dispatcher renders it.
+type errors with 400; a handler raises ``FakeError`` (``arr_fake``) anywhere and the dispatcher
+renders it.
 """
 
 from __future__ import annotations
@@ -13,27 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-
-class FakeError(Exception):
-    """A Radarr error answer, raised anywhere in a handler."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
+from cullarrd_plugins.fakelib.arr_fake import FakeError, message, query_values
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """JSON the way Radarr sends it (compact, UTF-8)."""
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return Response(body, status, headers=headers, media_type="application/json; charset=utf-8")
-
-
-def valid_id(value: Any) -> int:
-    """A route or body id; Radarr answers 400 "<id> is not a valid ID" for ids <= 0."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise FakeError(400, {"message": f"{value} is not a valid ID"})
-    return value
 
 
 def int_list(value: Any, name: str) -> list[int]:
@@ -70,28 +57,20 @@ class Call:
         try:
             return [int(value) for value in self.query.get(name.lower(), [])]
         except ValueError:
-            raise FakeError(400, {"message": f"The value is not valid for {name}."}) from None
+            raise message(400, f"The value is not valid for {name}.") from None
 
     def object_body(self) -> dict[str, Any]:
         """The JSON object body with lower-cased keys (Radarr matches names ignoring case)."""
         if not isinstance(self.body, dict):
-            raise FakeError(400, {"message": "A non-empty request body is required."})
+            raise message(400, "A non-empty request body is required.")
         return {key.lower(): value for key, value in self.body.items()}
-
-
-def route_path(request: Request) -> str:
-    """The request path below the mount point (a URL base), without a trailing slash."""
-    path, root = request.scope["path"], request.scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path.rstrip("/") or "/"
 
 
 def presented_key(request: Request) -> str | None:
     """The key Radarr would check: query ``apikey`` first, then ``X-Api-Key``, then Bearer."""
-    for name, value in request.query_params.multi_items():
-        if name.lower() == "apikey":
-            return value
+    query = query_values(request, "apikey")
+    if query:  # present, even empty, it decides
+        return query[0]
     if "x-api-key" in request.headers:
         return request.headers["x-api-key"]
     auth = request.headers.get("authorization", "")
@@ -107,5 +86,5 @@ async def parse_call(request: Request, path: str, match: dict[str, str]) -> Call
     try:
         body = json.loads(raw) if raw.strip() else None
     except ValueError:
-        raise FakeError(400, {"message": "The request body is not valid JSON."}) from None
+        raise message(400, "The request body is not valid JSON.") from None
     return Call(request, path, match, query, body)

@@ -10,6 +10,7 @@ for the life of this adapter (one run).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from cullarrd.types import (
 )
 from cullarrd_plugins.arr_common import (
     MISMATCH,
+    ArrAdapter,
     as_object,
     as_object_list,
     int_list,
@@ -36,6 +38,7 @@ from cullarrd_plugins.arr_common import (
     quality_name,
     req_int,
     req_str,
+    upstream_message,
     version_major,
 )
 
@@ -43,17 +46,15 @@ APP_NAME = "Sonarr"
 ID_BATCH = 100  # episode file ids per GET, keeping the URL short
 
 
-class SonarrAdapter:
+class SonarrAdapter(ArrAdapter):
     """One Sonarr integration for one run (inventory role)."""
 
-    role = "inventory"
     MIN_READ_VERSION = "3.0"
     MIN_DELETE_VERSION = "4.0"
+    TAG_MISMATCH = "created tag has label {got!r}, asked for {wanted!r}"
 
     def __init__(self, integration: Any, http: Any, settings: Any) -> None:
-        self.integration = integration
-        self.http = http
-        self.settings = settings
+        super().__init__(integration, http, settings)
         self.name = integration.name
         self.major: int | None = None  # learned from system/status
 
@@ -61,8 +62,7 @@ class SonarrAdapter:
 
     async def check_health(self) -> HealthRecord:
         """Ask ``system/status``; the app must call itself Sonarr and report a version."""
-        where = self._where("GET api/v3/system/status")
-        doc = as_object(await self.http.get_json("api/v3/system/status"), where)
+        doc, where = await self._system_status()
         app_name = req_str(doc, "appName", where)
         if app_name != APP_NAME:
             raise mismatch(where, f"appName is {app_name!r}, expected {APP_NAME!r}")
@@ -76,13 +76,7 @@ class SonarrAdapter:
             "url_base": opt_str(doc, "urlBase", where),
             "branch": opt_str(doc, "branch", where),
         }
-        return HealthRecord(
-            app_name=app_name,
-            version=version,
-            min_read_version=self.MIN_READ_VERSION,
-            min_delete_version=self.MIN_DELETE_VERSION,
-            details={k: v for k, v in details.items() if v is not None},
-        )
+        return self._health(app_name, version, {k: v for k, v in details.items() if v is not None})
 
     # --- reads --------------------------------------------------------------------------
 
@@ -95,12 +89,8 @@ class SonarrAdapter:
 
     async def iter_episodes(self, series_arr_id: int) -> AsyncIterator[EpisodeRecord]:
         """The episodes of one series; ``episode_file_id`` is None when Sonarr says 0."""
-        params = {"seriesId": _positive_id(series_arr_id, "series id")}
-        where = self._where(f"GET api/v3/episode?seriesId={series_arr_id}")
-        docs = as_object_list(await self.http.get_json("api/v3/episode", params), where)
-        records = [parse_episode(doc, self._item(where, doc, i)) for i, doc in enumerate(docs)]
-        _same_owner(records, series_arr_id, where, lambda r: r.series_arr_id)
-        for record in records:
+        path = "api/v3/episode"
+        for record in await self._of_series(path, series_arr_id, parse_episode, "series_arr_id"):
             yield record
 
     async def iter_episode_files(self, series_arr_id: int) -> AsyncIterator[MediaFileRecord]:
@@ -110,16 +100,12 @@ class SonarrAdapter:
 
     async def list_files(self, parent_arr_id: int) -> list[MediaFileRecord]:
         """Every episode file of one series, read live (used to confirm a delete)."""
-        params = {"seriesId": _positive_id(parent_arr_id, "series id")}
-        where = self._where(f"GET api/v3/episodefile?seriesId={parent_arr_id}")
-        docs = as_object_list(await self.http.get_json("api/v3/episodefile", params), where)
-        records = [parse_episode_file(d, self._item(where, d, i)) for i, d in enumerate(docs)]
-        _same_owner(records, parent_arr_id, where, lambda r: r.owner_arr_id)
-        return records
+        path = "api/v3/episodefile"
+        return await self._of_series(path, parent_arr_id, parse_episode_file, "owner_arr_id")
 
     async def get_files(self, arr_file_ids: Sequence[int]) -> list[MediaFileRecord]:
         """Re-read episode files by id, live; ids Sonarr no longer knows are simply absent."""
-        ids = [_positive_id(i, "episode file id") for i in dict.fromkeys(arr_file_ids)]
+        ids = [self._positive_id(i, "episode file id") for i in dict.fromkeys(arr_file_ids)]
         major = await self._major()
         found: list[MediaFileRecord] = []
         for start in range(0, len(ids), ID_BATCH):
@@ -159,20 +145,12 @@ class SonarrAdapter:
 
     async def delete_file(self, arr_file_id: int) -> bool:
         """Delete one episode file: True when deleted now, False when Sonarr had it no more."""
-        file_id = _positive_id(arr_file_id, "episode file id")
-        path = f"api/v3/episodefile/{file_id}"
-        answer = await self.http.request("DELETE", path, ok_statuses=(404, 409))
-        if answer.status == 404:
-            self._check_not_found(answer, f"DELETE {path}")
-            return False
-        if answer.status == 409:
-            message = _upstream_message(answer.data)
-            raise self._refused(answer, f"DELETE {path}: Sonarr refused the delete: {message}")
-        return True
+        file_id = self._positive_id(arr_file_id, "episode file id")
+        return await self._delete(file_id, f"api/v3/episodefile/{file_id}")
 
     async def unmonitor(self, target: str, arr_ids: Iterable[int]) -> None:
         """Unmonitor episodes (one monitor call) or series (GET, change, PUT the full resource)."""
-        ids = [_positive_id(i, f"{target} id") for i in dict.fromkeys(arr_ids)]
+        ids = [self._positive_id(i, f"{target} id") for i in dict.fromkeys(arr_ids)]
         if not ids:
             return
         if target == "episode":
@@ -190,7 +168,7 @@ class SonarrAdapter:
         """Find or create the tag ``label`` and add it to the series ``arr_ids``."""
         if target != "series":
             raise ValueError(f"cannot tag {target!r} in Sonarr (only series)")
-        ids = [_positive_id(i, "series id") for i in dict.fromkeys(arr_ids)]
+        ids = [self._positive_id(i, "series id") for i in dict.fromkeys(arr_ids)]
         tag = await self.find_or_create_tag(label)
         if ids:
             body = {"seriesIds": ids, "tags": [tag.arr_tag_id], "applyTags": "add"}
@@ -204,19 +182,18 @@ class SonarrAdapter:
         wanted = label.strip().lower()
         if not wanted:
             raise ValueError("a tag label must not be empty")
-        where = self._where("GET api/v3/tag")
-        for i, doc in enumerate(as_object_list(await self.http.get_json("api/v3/tag"), where)):
-            tag = parse_tag(doc, self._item(where, doc, i))
-            if tag.label.lower() == wanted:
-                return tag
-        where = self._where("POST api/v3/tag")
-        answer = await self.http.request("POST", "api/v3/tag", json_body={"label": wanted})
-        tag = parse_tag(as_object(answer.data, where), where)
-        if tag.label.lower() != wanted:
-            raise mismatch(where, f"created tag has label {tag.label!r}, asked for {wanted!r}")
-        return tag
+        return await self._tag_labelled(wanted)
 
     # --- helpers ------------------------------------------------------------------------
+
+    async def _of_series(self, path: str, series_id: int, parse: Any, owner: str) -> list[Any]:
+        """What ``path`` lists for one series; an item whose ``owner`` is another is a mismatch."""
+        params = {"seriesId": self._positive_id(series_id, "series id")}
+        where = self._where(f"GET {path}?seriesId={series_id}")
+        docs = as_object_list(await self.http.get_json(path, params), where)
+        records = [parse(doc, self._item(where, doc, i)) for i, doc in enumerate(docs)]
+        _same_owner(records, series_id, where, operator.attrgetter(owner))
+        return records
 
     async def _unmonitor_series(self, series_id: int) -> None:
         path = f"api/v3/series/{series_id}"
@@ -236,19 +213,15 @@ class SonarrAdapter:
         assert self.major is not None
         return self.major
 
-    def _where(self, what: str) -> str:
-        return f"{self.name}: {what}"
+    def _bad_id(self, value: Any, what: str) -> Exception:
+        return ValueError(f"{what} must be a positive integer, got {value!r}")
 
-    @staticmethod
-    def _item(where: str, doc: dict[str, Any], index: int) -> str:
-        ident = doc.get("id")
-        return f"{where} item {index}" + (f" (id {ident})" if isinstance(ident, int) else "")
+    def _foreign_not_found(self, answer: Any, what: str) -> IntegrationError:
+        return self._refused(answer, f"{what}: 404 without Sonarr's not-found body")
 
-    def _check_not_found(self, answer: Any, what: str) -> None:
-        """Sonarr's 404 is a ``{"message"}`` object; any other 404 means "gone" is unknown."""
-        # A proxy's page or an empty routing miss means the URL does not reach Sonarr at all.
-        if not isinstance(answer.data, dict) or "message" not in answer.data:
-            raise self._refused(answer, f"{what}: 404 without Sonarr's not-found body")
+    def _delete_refused(self, answer: Any, file_id: int, path: str) -> IntegrationError:
+        message = upstream_message(answer.data)
+        return self._refused(answer, f"DELETE {path}: Sonarr refused the delete: {message}")
 
     def _refused(self, answer: Any, what: str) -> IntegrationError:
         body = None if answer.data is None else json.dumps(answer.data)
@@ -340,11 +313,6 @@ def parse_episode_file(doc: dict[str, Any], where: str) -> MediaFileRecord:
     )
 
 
-def parse_tag(doc: dict[str, Any], where: str) -> TagRecord:
-    """One ``TagResource``."""
-    return TagRecord(arr_tag_id=req_int(doc, "id", where), label=req_str(doc, "label", where))
-
-
 def _confirm(data: Any, where: str, took: Any) -> None:
     """A write's answer (a resource or an array of them) must show the change; none is fine."""
     if data is None:  # the document declares no body for the editor and monitor calls
@@ -364,16 +332,3 @@ def _same_owner(records: Sequence[Any], owner: int, where: str, key: Any) -> Non
 def _nonzero(value: int | None) -> int | None:
     """Sonarr writes 0 for an unknown id, year or runtime."""
     return value or None
-
-
-def _positive_id(value: Any, what: str) -> int:
-    """An id we are about to put in a URL or body: a positive int, never a bool or a string."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
-def _upstream_message(data: Any) -> str:
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"]
-    return "no message"

@@ -11,6 +11,8 @@ path below any mount prefix) and every non-GET request is recorded in the write 
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -21,9 +23,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cullarrd_plugins.fakelib.faults import Faults, WriteLog, control_routes, respond_with_fault
-from cullarrd_plugins.fakelib.model import Library, Series, Tag
-from cullarrd_plugins.sonarr.fake_commands import CommandError, CommandQueue
+from cullarrd_plugins.fakelib.arr_fake import (
+    CommandQueue,
+    FakeError,
+    create_tag,
+    location,
+    message,
+    query_values,
+    tag_list,
+    tag_resource,
+    valid_id,
+)
+from cullarrd_plugins.fakelib.faults import (
+    Faults,
+    WriteLog,
+    endpoint_key,
+    fake_app,
+    record_request,
+    respond_with_fault,
+)
+from cullarrd_plugins.fakelib.model import Library, Series
+from cullarrd_plugins.sonarr.fake_commands import COMMANDS, RUN_TIME, command_params, render_command
 from cullarrd_plugins.sonarr.fake_render import (
     Flavour,
     apply_editor,
@@ -32,9 +52,7 @@ from cullarrd_plugins.sonarr.fake_render import (
     render_episode_file,
     render_series,
     render_status,
-    render_tag,
     series_errors,
-    validation_error,
 )
 
 DEFAULT_VERSION = "4.0.19.2979"
@@ -42,25 +60,12 @@ QUALITY_PROFILES = frozenset(range(1, 7))  # Sonarr's default profiles
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class Refusal(Exception):
-    """Raised by a handler to answer with ``response`` instead."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
-def message(status: int, text: str) -> Refusal:
-    """Sonarr's error object ``{"message": ...}`` with ``status``."""
-    return Refusal(JSONResponse({"message": text}, status_code=status))
-
-
-def not_found(model: str, ident: int) -> Refusal:
+def not_found(model: str, ident: int) -> FakeError:
     """``ModelNotFoundException`` as Sonarr words it."""
     return message(404, f"{model} with ID {ident} does not exist")
 
 
-def id_list_mismatch(asked: int, found: int) -> Refusal:
+def id_list_mismatch(asked: int, found: int) -> FakeError:
     """``BasicRepository.Get(ids)`` when an id is unknown: an ``ApplicationException`` → 500."""
     return message(500, f"Expected query to return {asked} rows but returned {found}")
 
@@ -77,7 +82,12 @@ class FakeSonarr:
         self.writes = writes
         self.version = version
         self.major = int(version.split(".", 1)[0])
-        self.commands = CommandQueue(self.major)
+        self.commands = CommandQueue(
+            COMMANDS,
+            functools.partial(command_params, self.major),
+            clock=lambda: dt.datetime.now(dt.UTC),
+            finish=lambda command: command.queued + RUN_TIME,
+        )
         self.missing_root_folders: set[str] = set()  # DELETE of a file there answers 409
         used = {series.quality_profile_id for series in library.series.values()}
         self.quality_profiles = set(QUALITY_PROFILES) | used
@@ -111,19 +121,18 @@ class FakeSonarr:
 
     def _guarded(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            path = route_path(request)
             if request.method != "GET":
-                self.writes.record(request.method, path, request.query_params, await _body(request))
+                await record_request(self.writes, request)
 
             async def normal() -> Response:
                 if not self._authorized(request):
                     return Response(status_code=401)
                 try:
                     return await handler(request)
-                except Refusal as refusal:
-                    return refusal.response
+                except FakeError as error:
+                    return JSONResponse(error.body, status_code=error.status)
 
-            fault = self.faults.take(f"{request.method} {path.rstrip('/') or '/'}")
+            fault = self.faults.take(endpoint_key(request))
             response = await respond_with_fault(fault, normal)
             response.headers["X-Application-Version"] = self.version
             return response
@@ -209,17 +218,16 @@ class FakeSonarr:
         return JSONResponse(render_episode_file(self.library, episode_file, self.flavour(request)))
 
     async def tag_list(self, request: Request) -> Response:
-        tags = sorted(self.library.sonarr_tags.values(), key=lambda t: t.label)
-        return JSONResponse([render_tag(t) for t in tags])
+        return JSONResponse(tag_list(self.library.sonarr_tags))
 
     async def command_list(self, request: Request) -> Response:
-        return JSONResponse(self.commands.render_all())
+        return JSONResponse([render_command(c) for c in self.commands.all()])
 
     async def command_get(self, request: Request) -> Response:
-        rendered = self.commands.poll(request.path_params["id"])
-        if rendered is None:
+        command = self.commands.poll(request.path_params["id"])
+        if command is None:
             raise not_found("CommandModel", request.path_params["id"])
-        return JSONResponse(rendered)
+        return JSONResponse(render_command(command))
 
     async def unknown_route(self, request: Request) -> Response:
         return Response(status_code=404)
@@ -283,30 +291,15 @@ class FakeSonarr:
         return JSONResponse(rendered, status_code=202)
 
     async def tag_create(self, request: Request) -> Response:
-        body = await json_object(request)
-        label = body.get("label")
-        if not isinstance(label, str) or not label.strip():
-            raise Refusal(JSONResponse([validation_error("Label", label, "NotEmptyValidator",
-                                                         "'Label' must not be empty.")],
-                                       status_code=400))  # fmt: skip
-        tags = self.library.sonarr_tags
-        wanted = label.strip().lower()
-        tag = next((t for t in tags.values() if t.label.lower() == wanted), None)
-        if tag is None:
-            tag = Tag(max(tags, default=0) + 1, wanted)
-            tags[tag.id] = tag
-        location = f"{self.flavour(request).url_base}/api/v3/tag/{tag.id}"
-        return JSONResponse(render_tag(tag), status_code=201, headers={"Location": location})
+        label = (await json_object(request)).get("label")
+        tag = create_tag(self.library.sonarr_tags, label, placeholders=True, trim=True)
+        headers = location(request, f"tag/{tag.id}")
+        return JSONResponse(tag_resource(tag), status_code=201, headers=headers)
 
     async def command_create(self, request: Request) -> Response:
-        body = await json_object(request)
-        try:
-            rendered = self.commands.push(body)
-        except CommandError as exc:
-            raise message(exc.status, exc.text) from None
-        url_base = self.flavour(request).url_base
-        headers = {"Location": f"{url_base}/api/v3/command/{rendered['id']}"}
-        return JSONResponse(rendered, status_code=201, headers=headers)
+        command, _ = self.commands.push(await json_object(request))
+        headers = location(request, f"command/{command.id}")  # also for an equal queued one
+        return JSONResponse(render_command(command), status_code=201, headers=headers)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -339,25 +332,7 @@ def create_app(
     faults = faults if faults is not None else Faults()
     writes = writes if writes is not None else WriteLog()
     fake = FakeSonarr(library, api_key, faults, writes, version)
-    app = Starlette(routes=[*control_routes(faults, writes), *fake.routes()])
-    app.state.fake = fake
-    return app
-
-
-def route_path(request: Request) -> str:
-    """The request path below the mount prefix (``/sonarr/api/v3/tag`` → ``/api/v3/tag``)."""
-    path, root = request.scope["path"], request.scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+    return fake_app(fake, fake.routes())
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -381,11 +356,6 @@ def id_field(body: dict[str, Any], name: str) -> list[int]:
     return ids
 
 
-def query_values(request: Request, name: str) -> list[str]:
-    """Every value of a query parameter; ASP.NET and Nancy match the key ignoring case."""
-    return [v for k, v in request.query_params.multi_items() if k.lower() == name.lower()]
-
-
 def query_int(request: Request, name: str) -> int | None:
     """An optional integer query parameter (the key matched ignoring case)."""
     value = next(iter(query_values(request, name)), "")
@@ -400,10 +370,3 @@ def query_int(request: Request, name: str) -> int | None:
 def query_bool(request: Request, name: str) -> bool:
     """An optional boolean query parameter (default false)."""
     return next(iter(query_values(request, name)), "").lower() == "true"
-
-
-def valid_id(ident: int) -> int:
-    """Ids ``<= 0`` on PUT/DELETE give 400 "<id> is not a valid ID"."""
-    if ident <= 0:
-        raise message(400, f"{ident} is not a valid ID")
-    return ident

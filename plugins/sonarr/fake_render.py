@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cullarrd_plugins.fakelib.model import Episode, EpisodeFile, Library, Quality, Series, Tag
+from cullarrd_plugins.fakelib.arr_fake import compact, iso, not_empty, unknown_quality_profile
+from cullarrd_plugins.fakelib.model import Episode, EpisodeFile, Library, Quality, Series
 
 ENGLISH = {"id": 1, "name": "English"}
 QUALITY_SOURCES = frozenset(
@@ -35,16 +36,6 @@ class Flavour:
     @property
     def v3(self) -> bool:
         return self.major < 4
-
-
-def iso(moment: dt.datetime) -> str:
-    """An aware datetime as Sonarr writes it (``2024-01-01T00:00:00Z``)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def compact(doc: dict[str, Any]) -> dict[str, Any]:
-    """Drop null-valued keys: Sonarr leaves them out (``WhenWritingNull``)."""
-    return {key: value for key, value in doc.items() if value is not None}
 
 
 def clean_title(title: str) -> str:
@@ -90,11 +81,6 @@ def render_status(flavour: Flavour) -> dict[str, Any]:
         "databaseVersion": "3.44.2",
         "databaseType": "sqLite",
     }
-
-
-def render_tag(tag: Tag) -> dict[str, Any]:
-    """A ``TagResource``."""
-    return {"id": tag.id, "label": tag.label}
 
 
 def quality_model(quality: Quality) -> dict[str, Any]:
@@ -304,36 +290,11 @@ def series_errors(body: dict[str, Any], quality_profiles: set[int]) -> list[dict
     errors = []
     path = body.get("path")
     if not isinstance(path, str) or not path.strip():
-        errors.append(
-            validation_error("Path", path, "NotEmptyValidator", "'Path' must not be empty.")
-        )
+        errors.append(not_empty("Path", path, placeholders=True))
     profile = body.get("qualityProfileId", 0)
     if profile not in quality_profiles:
-        errors.append(
-            validation_error(
-                "QualityProfileId",
-                profile,
-                "QualityProfileExistsValidator",
-                "Quality Profile does not exist",
-            )
-        )
+        errors.append(unknown_quality_profile(profile, placeholders=True))
     return errors
-
-
-def validation_error(prop: str, value: Any, code: str, text: str) -> dict[str, Any]:
-    """One FluentValidation failure as Sonarr serialises it (null attempted value left out)."""
-    failure = {
-        "propertyName": prop,
-        "errorMessage": text,
-        "attemptedValue": value,
-        "severity": "error",
-        "errorCode": code,
-        "formattedMessagePlaceholderValues": {"PropertyName": prop, "PropertyValue": value},
-    }
-    failure["formattedMessagePlaceholderValues"] = {
-        k: v for k, v in failure["formattedMessagePlaceholderValues"].items() if v is not None
-    }
-    return {k: v for k, v in failure.items() if v is not None}
 
 
 def apply_full_series(series: Series, body: dict[str, Any]) -> None:

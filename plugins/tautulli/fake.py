@@ -31,7 +31,7 @@ from cullarrd_plugins.fakelib.faults import (
     Fault,
     Faults,
     WriteLog,
-    control_routes,
+    fake_app,
     respond_with_fault,
 )
 from cullarrd_plugins.fakelib.model import Library
@@ -258,8 +258,5 @@ def create_app(
         Route("/api/v2/", fake.api_v2, methods=["GET", "POST"]),
         Route("/api", _legacy_api, methods=["GET", "POST"]),
         Route("/api/", _legacy_api, methods=["GET", "POST"]),
-        *control_routes(fake.faults, fake.writes),
     ]
-    app = Starlette(routes=routes)
-    app.state.tautulli = fake
-    return app
+    return fake_app(fake, routes, alias="tautulli")

@@ -8,62 +8,16 @@ real server answers 202 with the updated movies (ENDPOINTS.md §1); each of thos
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from cullarrd.adapters import open_adapter
-from cullarrd.plugins import load_plugins
-from cullarrd.settings import DEFAULTS
-from cullarrd_plugins.fakelib.generator import generate
-from cullarrd_plugins.radarr.fake import create_app
+from tests.conftest import served_fake
+from tests.contract.exchanges import ExchangeRecorder
 from tests.contract.openapi import OpenApiContract
-from tests.plugins.conftest import integration_config
-from tests.serving import RecordingTransport, serve
 
 KEY = "contract-radarr-key"
 CASES = [("5.28.0.10274", "radarr-openapi.json"), ("4.7.5.7809", "radarr-openapi-v4.json")]
-
-
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    request_body: Any
-    status: int
-    response_body: Any
-
-
-class AnswerRecorder(RecordingTransport):
-    """A ``RecordingTransport`` that also keeps each answer's status and JSON body."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exchanges: list[Exchange] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        raw = await response.aread()
-        sent = self.sent[-1]
-        body = json.loads(raw) if raw.strip() else None
-        self.exchanges.append(
-            Exchange(sent.method, sent.path, sent.query, sent.body, response.status_code, body)
-        )
-        return response
-
-
-@contextlib.asynccontextmanager
-async def radarr_adapter(url: str, transport: httpx.AsyncBaseTransport) -> AsyncIterator[Any]:
-    """The adapter built as the engines build it (plugin hook, one HTTP client)."""
-    cfg = integration_config("radarr", url, KEY)
-    async with open_adapter(load_plugins(), cfg, dict(DEFAULTS), transport=transport) as adapter:
-        yield adapter
 
 
 async def _exercise(adapter: Any, library: Any, *, check_health: bool) -> None:
@@ -85,28 +39,27 @@ async def _exercise(adapter: Any, library: Any, *, check_health: bool) -> None:
 
 
 @pytest.mark.parametrize(("version", "document"), CASES, ids=["v5", "v4"])
-async def test_adapter_traffic_matches_the_spec(version: str, document: str) -> None:
+async def test_adapter_traffic_matches_the_spec(version: str, document: str, adapter_for) -> None:
     contract = OpenApiContract(document)
-    library = generate("tiny", seed=1)
-    recorder = AnswerRecorder()
-    with serve(create_app(library, api_key=KEY, version=version)) as url:
-        async with radarr_adapter(url, recorder) as adapter:
-            await _exercise(adapter, library, check_health=version.startswith("5"))
+    recorder = ExchangeRecorder()
+    with served_fake("radarr", api_key=KEY, version=version) as fake:
+        async with adapter_for("radarr", fake.url, KEY, transport=recorder) as adapter:
+            await _exercise(adapter, fake.library, check_health=version.startswith("5"))
     assert recorder.exchanges, "the adapter sent nothing"
     operations = set()
     for exchange in recorder.exchanges:
         method, path = exchange.method, exchange.path
-        contract.validate_request(method, path, exchange.query, exchange.request_body)
+        contract.validate_request(method, path, exchange.query, exchange.body)
         operations.add(f"{method} {contract.operation(method, path)[0]}")
         if exchange.status == 404:  # the repeated delete: Radarr's error body, no schema
-            assert method == "DELETE" and set(exchange.response_body) == {"message"}
+            assert method == "DELETE" and set(exchange.answer) == {"message"}
             continue
         assert 200 <= exchange.status < 300, exchange
         if (method, path) == ("PUT", "/api/v3/movie/editor"):
-            for movie in exchange.response_body:
+            for movie in exchange.answer:
                 contract.validate_response("GET", f"/api/v3/movie/{movie['id']}", movie)
         else:
-            contract.validate_response(method, path, exchange.response_body)
+            contract.validate_response(method, path, exchange.answer)
     assert operations >= {
         "GET /api/v3/movie",
         "GET /api/v3/moviefile",

@@ -10,9 +10,7 @@ there; those fields are set aside before validating. In v3 mode the v3-only epis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,14 +18,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from cullarrd_plugins.sonarr.adapter import SonarrAdapter
+from tests.contract.exchanges import Exchange, ExchangeRecorder
 from tests.contract.openapi import OpenApiContract, assert_no_nulls
-from tests.plugins import conftest as plugin_fixtures
-from tests.plugins.test_sonarr_fake import KEY, V3, V4, Fake, multi_episode_file
-from tests.serving import RecordingTransport, serve
+from tests.plugins.test_sonarr_fake import KEY, V3, V4, Fake, multi_episode_file, served
 
 CONTRACT = OpenApiContract("sonarr-openapi.json")
-plugins = plugin_fixtures.plugins  # the adapter fixtures live next to the plugin tests
-adapter_for = plugin_fixtures.adapter_for
 UNDECLARED_ARRAYS = {
     ("PUT", "/api/v3/episode/monitor"): "EpisodeResource",
     ("PUT", "/api/v3/series/editor"): "SeriesResource",
@@ -36,44 +31,9 @@ V3_ONLY_FILE_FIELDS = ("language",)
 COMMAND_FIELDS = ("seriesId", "seriesIds", "isNewSeries")
 
 
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    status: int
-    answer: Any
-
-
-class ExchangeRecorder(RecordingTransport):
-    """A recording transport that also keeps each answer's status and decoded body."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answers: list[tuple[int, Any]] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        content = await response.aread()
-        await response.aclose()
-        self.answers.append((response.status_code, json.loads(content) if content else None))
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
-
-    def exchanges(self) -> list[Exchange]:
-        return [
-            Exchange(sent.method, sent.path, sent.query, sent.body, status, answer)
-            for sent, (status, answer) in zip(self.sent, self.answers, strict=True)
-        ]
-
-
 @pytest.fixture(params=[V4, V3], ids=["v4", "v3"])
 def fake(request) -> Iterator[Fake]:
-    built = Fake(request.param)
-    with serve(built.served) as url:
-        built.url = url
+    with served(request.param) as built:
         yield built
 
 
@@ -134,7 +94,8 @@ async def test_adapter_requests_and_fake_answers_match_the_spec(fake, adapter_fo
     transport = ExchangeRecorder()
     async with adapter_for("sonarr", fake.url, KEY, transport=transport) as adapter:
         await run_every_operation(adapter, fake)
-    exchanges = transport.exchanges()
+    exchanges = transport.exchanges
+    assert len(exchanges) == len(transport.sent)  # every request got an answer
     operations = {CONTRACT.operation(e.method, e.path)[0] + " " + e.method for e in exchanges}
     assert len(operations) == 12, sorted(operations)
     statuses = set()

@@ -20,9 +20,9 @@ import pytest
 
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library
-from cullarrd_plugins.tautulli.fake import FakeTautulli, create_app
+from cullarrd_plugins.tautulli.fake import FakeTautulli
+from tests.conftest import served_fake
 from tests.contract.openapi import CONTRACTS
-from tests.serving import serve
 
 GOLDEN = CONTRACTS / "tautulli-golden"
 GOLDEN_FILES = sorted(GOLDEN.glob("*.json"))
@@ -144,10 +144,10 @@ def library() -> Library:
 def fakes(library: Library) -> Iterator[dict[str, str]]:
     """A fake with Plex reachable and one with Plex down, on the same library."""
     with (
-        serve(create_app(library, api_key=KEY)) as up,
-        serve(create_app(library, api_key=KEY, plex_down=True)) as down,
+        served_fake("tautulli", api_key=KEY, library=library) as up,
+        served_fake("tautulli", api_key=KEY, library=library, plex_down=True) as down,
     ):
-        yield {"up": up, "down": down}
+        yield {"up": up.url, "down": down.url}
 
 
 def substitutes(library: Library) -> dict[str, dict[str, str]]:

@@ -17,7 +17,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from cullarrd.cli import main as cli_main
 from cullarrd_plugins.fakelib import runner
@@ -57,16 +57,6 @@ def make_app(faults: Faults, writes: WriteLog) -> Starlette:
         Route("/api/v3/episodefile/{id:int}", answer, methods=["DELETE"]),
     ]
     return Starlette(routes=routes)
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults()
-
-
-@pytest.fixture
-def writes() -> WriteLog:
-    return WriteLog()
 
 
 @pytest.fixture
@@ -236,6 +226,19 @@ async def test_write_log_records_every_write(client, writes):
     assert writes.entries == []
 
 
+async def test_keys_and_the_write_log_use_the_path_below_a_mount(faults, writes):
+    app = Starlette(routes=[Mount("/sonarr", app=make_app(faults, writes))])
+    faults.add(Fault("status", "GET /api/v3/series", times=1, status=503))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fake") as client:
+        assert (await client.get("/sonarr/api/v3/series")).status_code == 503
+        assert (await client.get("/sonarr/api/v3/series")).status_code == 200
+        assert (await client.delete("/sonarr/api/v3/episodefile/5")).status_code == 200
+    assert [(e["method"], e["path"]) for e in writes.to_list()] == [
+        ("DELETE", "/api/v3/episodefile/5")
+    ]
+
+
 # --- the runner and ``cullarrd fake`` --------------------------------------------------------
 
 
@@ -320,7 +323,7 @@ STUB_RUNNER = textwrap.dedent(
     import sys, types
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
     from cullarrd_plugins.fakelib.faults import control_routes
 
     def create_app(library, *, api_key, faults, writes):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -11,52 +10,24 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from cullarrd.errors import IntegrationError, ValidationFailed
 from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.fakelib.generator import generate
-from cullarrd_plugins.fakelib.model import Library
-from cullarrd_plugins.radarr.fake import FakeRadarr, create_app
+from tests.plugins.test_radarr_fake import KEY, V4, V5, Fake, served
 from tests.serving import RecordingTransport, serve
-
-KEY = "radarr-secret-key-4242"
-V5 = "5.28.0.10274"
-V4 = "4.7.5.7809"
-
-
-class Served:
-    """A fake Radarr on loopback: its URL, library and state."""
-
-    def __init__(self, url: str, library: Library, state: FakeRadarr) -> None:
-        self.url, self.library, self.state = url, library, state
-
-    def hits(self, key: str) -> int:
-        return self.state.seen.count(key)
-
-    def writes(self) -> list[tuple[str, str, Any]]:
-        return [(e["method"], e["path"], e["body"]) for e in self.state.writes.to_list()]
-
-
-@contextlib.contextmanager
-def _served(version: str, prefix: str = "") -> Iterator[Served]:
-    library = generate("tiny", seed=1)
-    app = create_app(library, api_key=KEY, version=version)
-    outer = Starlette(routes=[Mount(prefix, app=app)]) if prefix else app
-    with serve(outer) as url:
-        yield Served(url + prefix, library, app.state.radarr)
 
 
 @pytest.fixture(params=[V5, V4], ids=["v5", "v4"])
-def radarr(request: pytest.FixtureRequest) -> Iterator[Served]:
-    with _served(request.param) as served:
-        yield served
+def radarr(request: pytest.FixtureRequest) -> Iterator[Fake]:
+    with served(request.param) as fake:
+        yield fake
 
 
 @pytest.fixture
-def radarr_v5() -> Iterator[Served]:
-    with _served(V5) as served:
-        yield served
+def radarr_v5() -> Iterator[Fake]:
+    with served(V5) as fake:
+        yield fake
 
 
 def assert_secret_free(error: IntegrationError) -> None:
@@ -68,7 +39,7 @@ def assert_secret_free(error: IntegrationError) -> None:
 # --- health and reads ------------------------------------------------------------------------
 
 
-async def test_health_reports_the_version_as_given(adapter_for, radarr: Served) -> None:
+async def test_health_reports_the_version_as_given(adapter_for, radarr: Fake) -> None:
     async with adapter_for("radarr", radarr.url, KEY) as adapter:
         health = await adapter.check_health()
     assert (health.app_name, health.version) == ("Radarr", radarr.state.version)
@@ -89,7 +60,7 @@ async def test_health_refuses_another_app(adapter_for) -> None:
     assert "appName" in caught.value.message
 
 
-async def test_full_read_of_a_generated_library(adapter_for, radarr: Served) -> None:
+async def test_full_read_of_a_generated_library(adapter_for, radarr: Fake) -> None:
     lib = radarr.library
     async with adapter_for("radarr", radarr.url, KEY) as adapter:
         await adapter.check_health()
@@ -131,19 +102,19 @@ async def test_get_files_rereads_live_and_leaves_gone_ones_out(adapter_for, rada
 
 async def test_base_url_path_prefix_is_kept(adapter_for) -> None:
     transport = RecordingTransport()
-    with _served(V5, prefix="/radarr") as served:
-        async with adapter_for("radarr", served.url, KEY, transport=transport) as adapter:
+    with served(V5, prefix="/radarr") as fake:
+        async with adapter_for("radarr", fake.url, KEY, transport=transport) as adapter:
             health = await adapter.check_health()
             movies = [m async for m in adapter.iter_movies()]
     assert health.details["url_base"] == "/radarr"
-    assert len(movies) == len(served.library.movies)
+    assert len(movies) == len(fake.library.movies)
     assert all(sent.path.startswith("/radarr/api/v3/") for sent in transport.sent)
 
 
 # --- writes ----------------------------------------------------------------------------------
 
 
-async def test_delete_then_delete_again(adapter_for, radarr_v5: Served) -> None:
+async def test_delete_then_delete_again(adapter_for, radarr_v5: Fake) -> None:
     movie = next(m for m in radarr_v5.library.movies.values() if len(m.file_ids) == 2)
     primary, other = movie.file_ids
     async with adapter_for("radarr", radarr_v5.url, KEY) as adapter:
@@ -167,16 +138,16 @@ async def test_delete_on_missing_root_folder_keeps_radarrs_message(adapter_for, 
 
 
 async def test_v4_refuses_to_delete_after_its_health_check(adapter_for) -> None:
-    with _served(V4) as served:
-        async with adapter_for("radarr", served.url, KEY) as adapter:
+    with served(V4) as fake:
+        async with adapter_for("radarr", fake.url, KEY) as adapter:
             await adapter.check_health()
             with pytest.raises(IntegrationError) as caught:
                 await adapter.delete_file(1)
     assert caught.value.code == "unsupported_integration_version"
-    assert served.writes() == []
+    assert fake.writes() == []
 
 
-async def test_unmonitor_uses_the_movie_editor(adapter_for, radarr: Served) -> None:
+async def test_unmonitor_uses_the_movie_editor(adapter_for, radarr: Fake) -> None:
     ids = sorted(radarr.library.movies)[:3]
     async with adapter_for("radarr", radarr.url, KEY) as adapter:
         await adapter.unmonitor("movie", ids)
@@ -186,7 +157,7 @@ async def test_unmonitor_uses_the_movie_editor(adapter_for, radarr: Served) -> N
     ]
 
 
-async def test_add_tag_creates_once_then_reuses(adapter_for, radarr: Served) -> None:
+async def test_add_tag_creates_once_then_reuses(adapter_for, radarr: Fake) -> None:
     async with adapter_for("radarr", radarr.url, KEY) as adapter:
         first = await adapter.add_tag("movie", [1], "Cullarr-Candidate")
         second = await adapter.add_tag("movie", [2], "cullarr-candidate")
@@ -226,7 +197,7 @@ async def test_503_storm_is_unreachable_after_the_attempts(adapter_for, radarr_v
     assert_secret_free(caught.value)
 
 
-async def test_timeout_is_unreachable(adapter_for, radarr_v5: Served) -> None:
+async def test_timeout_is_unreachable(adapter_for, radarr_v5: Fake) -> None:
     radarr_v5.state.faults.add(Fault("timeout", "GET /api/v3/system/status", seconds=3))
     cfg = {"request_timeout_seconds": 1, "retry_max_attempts": 1}
     async with adapter_for("radarr", radarr_v5.url, KEY, **cfg) as adapter:
@@ -260,7 +231,7 @@ async def test_wrong_key_is_auth_failed_and_not_retried(adapter_for, radarr_v5) 
     ids=["500", "malformed", "wrong-shape-list", "wrong-shape-object", "auth-fault"],
 )
 async def test_bad_answers_are_classified_without_retry(
-    adapter_for, radarr_v5: Served, fault: Fault, path: str
+    adapter_for, radarr_v5: Fake, fault: Fault, path: str
 ) -> None:
     radarr_v5.state.faults.add(fault)
     async with adapter_for("radarr", radarr_v5.url, KEY) as adapter:
@@ -337,7 +308,7 @@ async def test_a_404_that_is_not_radarrs_is_not_already_gone(adapter_for, body: 
     assert caught.value.code == "integration_contract_mismatch"
 
 
-async def test_only_movies_can_be_changed(adapter_for, radarr_v5: Served) -> None:
+async def test_only_movies_can_be_changed(adapter_for, radarr_v5: Fake) -> None:
     async with adapter_for("radarr", radarr_v5.url, KEY) as adapter:
         with pytest.raises(ValidationFailed):
             await adapter.unmonitor("series", [1])

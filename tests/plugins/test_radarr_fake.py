@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from cullarrd_plugins.fakelib.faults import Fault
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library, Movie
-from cullarrd_plugins.radarr.fake import create_app
+from tests.conftest import ServedFake, served_fake
 from tests.contract.openapi import assert_no_nulls
-from tests.serving import serve
 
 KEY = "fake-radarr-key"
 V5 = "5.28.0.10274"
@@ -23,41 +21,50 @@ V4 = "4.7.5.7809"
 
 
 class Fake:
-    """A served fake plus a client that sends the right key."""
+    """A served fake Radarr (URL, library, state) plus a client that sends the right key."""
 
-    def __init__(self, app: Starlette, url: str, library: Library) -> None:
-        self.app, self.url, self.library = app, url, library
-        self.state = app.state.radarr
-        self.client = httpx.Client(base_url=url, headers={"X-Api-Key": KEY}, timeout=10)
+    def __init__(self, running: ServedFake) -> None:
+        self.app, self.url, self.library = running.app, running.url, running.library
+        self.state = running.state
+        self.client = httpx.Client(base_url=self.url, headers={"X-Api-Key": KEY}, timeout=10)
 
     def movie_json(self, movie_id: int) -> dict[str, Any]:
         response = self.client.get(f"/api/v3/movie/{movie_id}")
         assert response.status_code == 200
         return response.json()
 
+    def hits(self, key: str) -> int:
+        return self.state.seen.count(key)
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        return [(e["method"], e["path"], e["body"]) for e in self.state.writes.to_list()]
+
+
+@contextlib.contextmanager
+def served(version: str = V5, prefix: str = "") -> Iterator[Fake]:
+    """A fake Radarr on loopback over the tiny library, mounted under ``prefix``."""
+    with served_fake("radarr", api_key=KEY, version=version, prefix=prefix) as running:
+        fake = Fake(running)
+        with fake.client:
+            yield fake
+
 
 @pytest.fixture(params=[V5, V4], ids=["v5", "v4"])
 def any_fake(request: pytest.FixtureRequest) -> Iterator[Fake]:
-    yield from _fake(request.param)
+    with served(request.param) as fake:
+        yield fake
 
 
 @pytest.fixture
 def fake() -> Iterator[Fake]:
-    yield from _fake(V5)
+    with served(V5) as fake:
+        yield fake
 
 
 @pytest.fixture
 def fake_v4() -> Iterator[Fake]:
-    yield from _fake(V4)
-
-
-def _fake(version: str) -> Iterator[Fake]:
-    library = generate("tiny", seed=1)
-    app = create_app(library, api_key=KEY, version=version)
-    with serve(app) as url:
-        served = Fake(app, url, library)
-        yield served
-        served.client.close()
+    with served(V4) as fake:
+        yield fake
 
 
 def _movie_with_files(library: Library, count: int) -> Movie:
@@ -329,15 +336,13 @@ def test_fault_kinds(fake: Fake, fault: Fault, check: str) -> None:
 
 
 def test_mounted_under_a_url_base() -> None:
-    app = create_app(generate("tiny"), api_key=KEY)
-    with serve(Starlette(routes=[Mount("/radarr", app=app)])) as url:
-        client = httpx.Client(base_url=f"{url}/radarr", headers={"X-Api-Key": KEY})
+    with served(prefix="/radarr") as fake:
+        client = fake.client
         status = client.get("/api/v3/system/status")
         assert (status.status_code, status.json()["urlBase"]) == (200, "/radarr")
-        app.state.radarr.faults.add(Fault("status", "DELETE /api/v3/moviefile/*", status=500))
+        fake.app.state.radarr.faults.add(Fault("status", "DELETE /api/v3/moviefile/*", status=500))
         assert client.delete("/api/v3/moviefile/1").status_code == 500
-        assert app.state.radarr.writes.to_list()[0]["path"] == "/api/v3/moviefile/1"
-        client.close()
+        assert fake.app.state.radarr.writes.to_list()[0]["path"] == "/api/v3/moviefile/1"
 
 
 def test_large_library_is_served_quickly() -> None:
@@ -346,8 +351,7 @@ def test_large_library_is_served_quickly() -> None:
     for offset in range(1, 15_001):
         movie_id = 10_000 + offset
         library.movies[movie_id] = Movie(**{**vars(template), "id": movie_id, "file_ids": []})
-    app = create_app(library, api_key=KEY)
-    with serve(app) as url:
-        response = httpx.get(f"{url}/api/v3/movie", headers={"X-Api-Key": KEY}, timeout=30)
+    with served_fake("radarr", api_key=KEY, library=library) as fake:
+        response = httpx.get(f"{fake.url}/api/v3/movie", headers={"X-Api-Key": KEY}, timeout=30)
         assert len(response.json()) == len(library.movies)
         assert response.elapsed.total_seconds() < 5

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from cullarrd_plugins.fakelib.faults import Fault, Faults, WriteLog
+from cullarrd_plugins.fakelib.faults import Fault
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library, SeasonInfo, Series
-from cullarrd_plugins.sonarr.fake import create_app
+from tests.conftest import ServedFake, served_fake
 from tests.contract.openapi import assert_no_nulls
-from tests.serving import serve
 
 KEY = "fake-sonarr-key-0123456789abcdef"
 V3 = "3.0.10.1567"
@@ -49,21 +48,12 @@ def library_with_bare_series() -> Library:
 
 
 class Fake:
-    """A served fake plus the objects that steer and observe it."""
+    """A served fake plus the objects that steer and observe it; ``url`` is the server root."""
 
-    def __init__(self, version: str = V4, prefix: str = "") -> None:
-        self.library = library_with_bare_series()
-        self.faults = Faults()
-        self.writes = WriteLog()
-        self.app = create_app(
-            self.library, api_key=KEY, faults=self.faults, writes=self.writes, version=version
-        )
-        self.prefix = prefix
-        self.url = ""
-
-    @property
-    def served(self) -> Starlette:
-        return Starlette(routes=[Mount(self.prefix, self.app)]) if self.prefix else self.app
+    def __init__(self, running: ServedFake, prefix: str = "") -> None:
+        self.library, self.app, self.prefix = running.library, running.app, prefix
+        self.faults, self.writes = running.state.faults, running.state.writes
+        self.url = running.url.removesuffix(prefix)
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url + self.prefix, **kwargs)
@@ -72,19 +62,26 @@ class Fake:
         return self.client(headers={"X-Api-Key": KEY}, **kwargs)
 
 
+@contextlib.contextmanager
+def served(
+    version: str = V4, prefix: str = "", wrap: Callable[[Any], Any] | None = None
+) -> Iterator[Fake]:
+    """A fake Sonarr on loopback over ``library_with_bare_series``, under ``prefix``."""
+    library = library_with_bare_series()
+    options = {"version": version, "prefix": prefix, "wrap": wrap}
+    with served_fake("sonarr", api_key=KEY, library=library, **options) as fake:
+        yield Fake(fake, prefix)
+
+
 @pytest.fixture(params=[V4, V3], ids=["v4", "v3"])
 def fake(request) -> Iterator[Fake]:
-    built = Fake(request.param)
-    with serve(built.served) as url:
-        built.url = url
+    with served(request.param) as built:
         yield built
 
 
 @pytest.fixture
 def fake4() -> Iterator[Fake]:
-    built = Fake(V4)
-    with serve(built.served) as url:
-        built.url = url
+    with served(V4) as built:
         yield built
 
 
@@ -119,8 +116,7 @@ def test_a_missing_or_wrong_key_gets_401_with_an_empty_body(fake):
 
 
 def test_v4_lets_the_query_key_win_over_the_header():
-    fake = Fake(V4)
-    with serve(fake.served) as url, httpx.Client(base_url=url) as client:
+    with served(V4) as fake, httpx.Client(base_url=fake.url) as client:
         good_query = client.get("/api/v3/tag", params={"apikey": KEY}, headers={"X-Api-Key": "x"})
         bad_query = client.get("/api/v3/tag", params={"apikey": "x"}, headers={"X-Api-Key": KEY})
         bearer = client.get("/api/v3/tag", headers={"Authorization": f"Bearer {KEY}"})
@@ -128,8 +124,7 @@ def test_v4_lets_the_query_key_win_over_the_header():
 
 
 def test_v3_lets_the_header_win_over_the_query_key():
-    fake = Fake(V3)
-    with serve(fake.served) as url, httpx.Client(base_url=url) as client:
+    with served(V3) as fake, httpx.Client(base_url=fake.url) as client:
         good_header = client.get("/api/v3/tag", params={"ApiKey": "x"}, headers={"X-Api-Key": KEY})
         bad_header = client.get("/api/v3/tag", params={"apikey": KEY}, headers={"X-Api-Key": "x"})
         query_only = client.get("/api/v3/tag", params={"ApiKey": KEY})
@@ -381,10 +376,8 @@ def test_control_routes_steer_faults_without_a_key(fake4):
 
 
 def test_under_a_path_prefix_fault_keys_and_the_write_log_use_the_api_path():
-    fake = Fake(V4, prefix="/sonarr")
-    fake.faults.add(Fault("status", "GET /api/v3/tag", times=1, status=503))
-    with serve(fake.served) as url:
-        fake.url = url
+    with served(V4, prefix="/sonarr") as fake:
+        fake.faults.add(Fault("status", "GET /api/v3/tag", times=1, status=503))
         with fake.api() as client:
             assert client.get("/api/v3/tag").status_code == 503
             status = client.get("/api/v3/system/status").json()

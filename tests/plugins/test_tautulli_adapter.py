@@ -1,4 +1,4 @@
-"""The Tautulli adapter against the fake over real loopback HTTP (respx for narrow row shapes)."""
+"""The Tautulli adapter against the fake over real loopback HTTP (reads, classification)."""
 
 from __future__ import annotations
 
@@ -9,36 +9,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import respx
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from cullarrd.errors import IntegrationError
 from cullarrd.types import HistoryRecord, PlexMetadata
 from cullarrd_plugins.fakelib.faults import Fault, Faults
-from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import HistoryRow, Library
 from cullarrd_plugins.tautulli.adapter import TautulliAdapter
-from cullarrd_plugins.tautulli.fake import create_app
+from tests.conftest import served_fake
 from tests.serving import RecordingTransport, serve
 
 KEY = "fedcba9876543210fedcba9876543210"
 
 
 @pytest.fixture
-def library() -> Library:
-    return generate("tiny")
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults()
-
-
-@pytest.fixture
 def base(library: Library, faults: Faults) -> Iterator[str]:
-    with serve(create_app(library, api_key=KEY, faults=faults)) as url:
-        yield url
+    with served_fake("tautulli", api_key=KEY, library=library, faults=faults) as fake:
+        yield fake.url
 
 
 @pytest.fixture
@@ -77,9 +64,8 @@ async def test_health_keeps_the_v_prefix(base: str, adapter_for) -> None:
 async def test_key_goes_in_the_query_only_and_the_base_path_is_kept(
     library: Library, adapter_for, transport: RecordingTransport
 ) -> None:
-    app = Starlette(routes=[Mount("/tautulli", app=create_app(library, api_key=KEY))])
-    with serve(app) as url:
-        async with adapter_for("tautulli", f"{url}/tautulli", KEY, transport=transport) as adapter:
+    with served_fake("tautulli", api_key=KEY, library=library, prefix="/tautulli") as fake:
+        async with adapter_for("tautulli", fake.url, KEY, transport=transport) as adapter:
             await adapter.check_health()
     sent = transport.sent[0]
     assert sent.path == "/tautulli/api/v2"
@@ -173,8 +159,8 @@ async def test_media_types_other_than_movie_and_episode_are_dropped(
         watched_status=1.0,
     )
     library.history.append(track)
-    with serve(create_app(library, api_key=KEY)) as url:
-        async with adapter_for("tautulli", url, KEY) as adapter:
+    with served_fake("tautulli", api_key=KEY, library=library) as fake:
+        async with adapter_for("tautulli", fake.url, KEY) as adapter:
             pages = await all_history(adapter, page_size=5)
     ids = {r.history_id for page in pages for r in page}
     assert track.row_id not in ids
@@ -204,16 +190,16 @@ async def test_metadata_when_plex_is_up(base: str, library: Library, adapter_for
 
 async def test_metadata_is_unknown_when_plex_is_down(library: Library, adapter_for) -> None:
     key = next(iter(library.plex_items))
-    with serve(create_app(library, api_key=KEY, plex_down=True)) as url:
-        async with adapter_for("tautulli", url, KEY) as adapter:
+    with served_fake("tautulli", api_key=KEY, library=library, plex_down=True) as fake:
+        async with adapter_for("tautulli", fake.url, KEY) as adapter:
             assert await adapter.get_metadata(key) is None
 
 
 async def test_libraries_come_from_the_database_even_with_plex_down(
     library: Library, adapter_for, transport: RecordingTransport
 ) -> None:
-    with serve(create_app(library, api_key=KEY, plex_down=True)) as url:
-        async with adapter_for("tautulli", url, KEY, transport=transport) as adapter:
+    with served_fake("tautulli", api_key=KEY, library=library, plex_down=True) as fake:
+        async with adapter_for("tautulli", fake.url, KEY, transport=transport) as adapter:
             libraries = [lib async for lib in adapter.iter_libraries()]
     assert {(lib.section_id, lib.section_type) for lib in libraries} == {
         (s.section_id, s.section_type) for s in library.plex_sections.values()
@@ -240,8 +226,8 @@ async def test_library_items_are_paged(
 async def test_library_items_of_an_uncached_section_with_plex_down_are_empty(
     library: Library, adapter_for
 ) -> None:
-    with serve(create_app(library, api_key=KEY, plex_down=True)) as url:
-        async with adapter_for("tautulli", url, KEY) as adapter:
+    with served_fake("tautulli", api_key=KEY, library=library, plex_down=True) as fake:
+        async with adapter_for("tautulli", fake.url, KEY) as adapter:
             assert [page async for page in adapter.iter_library_items(1)] == []
 
 
@@ -327,138 +313,8 @@ async def test_nobody_listening_is_unreachable(adapter_for) -> None:
     assert_secret_free(caught.value)
 
 
-# --- narrow row shapes (respx) -----------------------------------------------------------------
-
-BASE = "http://tautulli.test"
-
-
-def history_answer(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    data = {"recordsTotal": len(rows), "recordsFiltered": len(rows), "draw": 1, "data": rows}
-    return {"response": {"result": "success", "message": None, "data": data}}
-
-
-def string_row(**overrides: Any) -> dict[str, Any]:
-    """A history row with every number as a string, as older Tautulli versions may send."""
-    row = {
-        "row_id": "41",
-        "id": "41",
-        "user_id": "1002",
-        "media_type": "episode",
-        "rating_key": "6102",
-        "parent_rating_key": "6100",
-        "grandparent_rating_key": "6000",
-        "media_index": "2",
-        "parent_media_index": "1",
-        "title": "Second",
-        "grandparent_title": "Show A",
-        "year": "2020",
-        "guid": "plex://episode/5e1000000000000000000002",
-        "started": "1706868000",
-        "stopped": "1706869080",
-        "play_duration": "1080",
-        "duration": "1080",
-        "percent_complete": "40",
-        "watched_status": "0.25",
-    }
-    row.update(overrides)
-    return {k: v for k, v in row.items() if v is not ...}
-
-
-async def history_from(rows: list[dict[str, Any]], adapter_for) -> list[HistoryRecord]:
-    with respx.mock(base_url=BASE) as mock:
-        mock.get("/api/v2").respond(200, json=history_answer(rows))
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            return [r for page in await all_history(adapter) for r in page]
-
-
-async def test_numbers_as_strings_are_parsed(adapter_for) -> None:
-    [record] = await history_from([string_row()], adapter_for)
-    assert record.history_id == 41 and record.user_id == 1002
-    assert (record.season_number, record.episode_number, record.year) == (1, 2, 2020)
-    assert record.rating_key == "6102" and record.grandparent_rating_key == "6000"
-    assert record.started_at == dt.datetime(2024, 2, 2, 10, 0, tzinfo=dt.UTC)
-    assert (record.play_duration_s, record.percent_complete, record.watched_status) == (
-        1080,
-        40,
-        0.25,
-    )
-
-
-async def test_rows_before_2_12_3_fall_back_to_duration(adapter_for) -> None:
-    [record] = await history_from([string_row(play_duration=..., duration=900)], adapter_for)
-    assert record.play_duration_s == 900
-
-
-@pytest.mark.parametrize("field", ["row_id", "user_id", "media_type"])
-async def test_a_row_missing_a_required_field_is_a_mismatch_naming_it(
-    field: str, adapter_for
-) -> None:
-    overrides = {field: ...}
-    if field == "row_id":
-        overrides["id"] = ...
-    with pytest.raises(IntegrationError) as caught:
-        await history_from([string_row(**overrides)], adapter_for)
-    assert caught.value.code == "integration_contract_mismatch"
-    assert caught.value.details["field"] == field
-    assert field in str(caught.value)
-
-
-async def test_empty_lists_are_valid_data(adapter_for) -> None:
-    empty = {"response": {"result": "success", "message": None, "data": []}}
-    with respx.mock(base_url=BASE) as mock:
-        mock.get("/api/v2").respond(200, json=empty)
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            assert [u async for u in adapter.iter_users()] == []
-            assert [lib async for lib in adapter.iter_libraries()] == []
-
-
-async def test_an_auth_message_in_any_400_is_auth_failed(adapter_for) -> None:
-    answer = {
-        "response": {"result": "error", "message": "Parameter apikey is required", "data": {}}
-    }
-    with respx.mock(base_url=BASE) as mock:
-        route = mock.get("/api/v2").respond(400, json=answer)
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            with pytest.raises(IntegrationError) as caught:
-                await adapter.check_health()
-    assert caught.value.code == "integration_auth_failed"
-    assert route.call_count == 1
-
-
-async def test_an_error_envelope_with_http_200_is_a_mismatch(adapter_for) -> None:
-    """What ``/api`` (no ``v2``) answers: HTTP 200 but ``result: error``; it fails closed."""
-    answer = {"response": {"result": "error", "message": "Please use the /api/v2 endpoint."}}
-    with respx.mock(base_url=BASE) as mock:
-        mock.get("/api/v2").respond(200, json={**answer})
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            with pytest.raises(IntegrationError) as caught:
-                await adapter.check_health()
-    assert caught.value.code == "integration_contract_mismatch"
-    assert "Please use the /api/v2 endpoint." in str(caught.value)
-
-
-async def test_a_non_positive_page_size_is_refused_before_any_request(adapter_for) -> None:
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        route = mock.get("/api/v2").respond(200, json=history_answer([]))
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            with pytest.raises(ValueError):
-                await all_history(adapter, page_size=-1)
-    assert route.call_count == 0
-
-
 def test_hook_answers_only_for_tautulli() -> None:
     from cullarrd_plugins import tautulli
 
     cfg = type("Cfg", (), {"kind": "sonarr"})()
     assert tautulli.cullarrd_make_adapter(integration=cfg, http=None, settings={}) is None
-
-
-async def test_a_history_object_without_rows_is_a_mismatch(adapter_for) -> None:
-    """A history page that is an object without ``data`` fails closed."""
-    answer = {"response": {"result": "success", "message": None, "data": {"recordsTotal": 3}}}
-    with respx.mock(base_url=BASE) as mock:
-        mock.get("/api/v2").respond(200, json=answer)
-        async with adapter_for("tautulli", BASE, KEY) as adapter:
-            with pytest.raises(IntegrationError) as caught:
-                await all_history(adapter)
-    assert caught.value.code == "integration_contract_mismatch"

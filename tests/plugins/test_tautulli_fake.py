@@ -16,30 +16,17 @@ from cullarrd_plugins.fakelib.model import Library
 from cullarrd_plugins.tautulli.fake import create_app
 from cullarrd_plugins.tautulli.fake_commands import COMMANDS
 from cullarrd_plugins.tautulli.fake_rows import human_duration
+from tests.conftest import served_fake
 from tests.serving import serve
 
 KEY = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def library() -> Library:
-    return generate("tiny")
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults()
-
-
-@pytest.fixture
-def writes() -> WriteLog:
-    return WriteLog()
-
-
-@pytest.fixture
 def base(library: Library, faults: Faults, writes: WriteLog) -> Iterator[str]:
-    with serve(create_app(library, api_key=KEY, faults=faults, writes=writes)) as url:
-        yield url
+    options = {"library": library, "faults": faults, "writes": writes}
+    with served_fake("tautulli", api_key=KEY, **options) as fake:
+        yield fake.url
 
 
 def call(base: str, cmd: str | None = None, *, key: str | None = KEY, **params: Any):
@@ -94,8 +81,8 @@ def test_header_auth_does_not_exist(base: str) -> None:
 
 
 def test_a_server_key_that_is_not_32_characters_breaks_every_call(library: Library) -> None:
-    with serve(create_app(library, api_key="short")) as url:
-        response = call(url, "get_users", key="short")
+    with served_fake("tautulli", api_key="short", library=library) as fake:
+        response = call(fake.url, "get_users", key="short")
     assert response.status_code == 400
     assert response.json()["response"]["message"] == "API key not generated correctly"
 
@@ -277,104 +264,6 @@ def test_durations_are_human_strings(base: str, library: Library) -> None:
     assert human_duration(20_100) == "5 hrs 35 mins"
     assert human_duration(3_720) == "1 hr 2 mins"
     assert human_duration(0) == "0"
-
-
-# --- Plex side ---------------------------------------------------------------------------------
-
-
-def test_metadata_numbers_are_strings_and_unknown_keys_are_empty(
-    base: str, library: Library
-) -> None:
-    movie = next(i for i in library.plex_items.values() if i.media_type == "movie")
-    data = data_of(call(base, "get_metadata", rating_key=movie.rating_key))
-    assert data["rating_key"] == movie.rating_key
-    assert data["section_id"] == str(movie.section_id)
-    assert data["duration"] == str(movie.duration_ms)
-    assert data["media_info"][0]["parts"][0]["file"] == movie.files[0][0]
-    assert data_of(call(base, "get_metadata", rating_key="999999999")) == {}
-
-
-def test_plex_down_app_empties_plex_backed_commands_only(library: Library) -> None:
-    with serve(create_app(library, api_key=KEY, plex_down=True)) as url:
-        key = next(iter(library.plex_items))
-        assert data_of(call(url, "get_metadata", rating_key=key)) == {}
-        assert data_of(call(url, "get_libraries")) == []
-        media = data_of(call(url, "get_library_media_info", section_id=1))
-        assert (media["draw"], media["data"], media["last_refreshed"]) == (0, [], None)
-        assert len(data_of(call(url, "get_library_names"))) == len(library.plex_sections)
-        assert history_page(url)["recordsTotal"] == len(library.history)
-
-
-def test_plex_down_fault_hits_only_matching_commands(
-    base: str, faults: Faults, library: Library
-) -> None:
-    key = next(iter(library.plex_items))
-    faults.add(Fault("plex_down", "get_meta*", times=1))
-    assert data_of(call(base, "get_libraries")) != []
-    assert data_of(call(base, "get_metadata", rating_key=key)) == {}
-    assert data_of(call(base, "get_metadata", rating_key=key)) != {}
-
-
-def test_media_info_cache_survives_plex_going_down(
-    base: str, faults: Faults, writes: WriteLog
-) -> None:
-    first = data_of(call(base, "get_library_media_info", section_id=1, length=2))
-    assert first["last_refreshed"] is None  # fresh from Plex, as Tautulli answers the first time
-    assert first["recordsFiltered"] == first["recordsTotal"] > 0
-    assert len(first["data"]) == min(2, first["recordsTotal"])
-    assert all(
-        isinstance(r["rating_key"], str) and isinstance(r["section_id"], int) for r in first["data"]
-    )
-    faults.add(Fault("plex_down", "get_library_media_info"))
-    cached = data_of(call(base, "get_library_media_info", section_id=1, length=2))
-    assert isinstance(cached["last_refreshed"], int)
-    assert cached["data"] == first["data"]
-    assert data_of(call(base, "delete_media_info_cache", section_id=1)) == {}
-    gone = data_of(call(base, "get_library_media_info", section_id=1))
-    assert (gone["draw"], gone["data"]) == (0, [])
-    assert writes.to_list()[-1]["query"] == {"cmd": "delete_media_info_cache", "section_id": "1"}
-
-
-def test_media_info_pages_and_sorts(base: str) -> None:
-    everything = data_of(call(base, "get_library_media_info", section_id=1, length=100))
-    titles = [r["sort_title"].lower() for r in everything["data"]]
-    assert titles == sorted(titles, reverse=True)  # default: sort_title, desc
-    by_size = data_of(
-        call(
-            base, "get_library_media_info", section_id=1, order_column="file_size", order_dir="asc"
-        )
-    )["data"]
-    sizes = [r["file_size"] for r in by_size]
-    assert sizes == sorted(sizes)
-    second = data_of(call(base, "get_library_media_info", section_id=1, start=1, length=1))
-    assert second["data"] == everything["data"][1:2]
-    assert everything["total_file_size"] == sum(sizes)
-
-
-def test_libraries_from_plex_are_strings_and_names_are_ints(base: str) -> None:
-    libraries = data_of(call(base, "get_libraries"))
-    names = data_of(call(base, "get_library_names"))
-    assert {lib["section_id"] for lib in libraries} == {str(n["section_id"]) for n in names}
-    assert all(isinstance(lib["count"], str) for lib in libraries)
-    table = data_of(call(base, "get_libraries_table"))
-    assert table["recordsTotal"] == len(names)
-    assert [r["section_name"] for r in table["data"]] == sorted(
-        (n["section_name"] for n in names), reverse=True
-    )
-
-
-def test_item_stats(base: str, library: Library) -> None:
-    key = library.history[0].rating_key
-    rows = [r for r in library.history if r.rating_key == key]
-    stats = data_of(call(base, "get_item_watch_time_stats", rating_key=key, query_days="30,0"))
-    assert [s["query_days"] for s in stats] == [30, 0]
-    assert stats[1] == {
-        "query_days": 0,
-        "total_time": sum(r.play_duration for r in rows),
-        "total_plays": len(rows),
-    }
-    per_user = data_of(call(base, "get_item_user_stats", rating_key=key))
-    assert sum(u["total_plays"] for u in per_user) == len(rows)
 
 
 # --- faults and writes -------------------------------------------------------------------------
