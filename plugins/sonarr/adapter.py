@@ -179,9 +179,9 @@ class SonarrAdapter(ArrAdapter):
 
     async def find_or_create_tag(self, label: str) -> TagRecord:
         """The tag with this label (compared case-insensitively), created when missing."""
-        wanted = label.strip().lower()
+        wanted = label.strip().lower() if isinstance(label, str) else ""
         if not wanted:
-            raise ValueError("a tag label must not be empty")
+            raise ValueError("a tag label must be a non-empty string")
         return await self._tag_labelled(wanted)
 
     # --- helpers ------------------------------------------------------------------------
