@@ -25,6 +25,7 @@ HTTP_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "integration_url_forbidden": 403,
     "integration_kind_unknown": 422,
+    "integration_history_reset": 409,
     "unsupported_integration_version": 422,
     "delete_mode_disabled": 403,
     "delete_unlock_required": 403,

@@ -10,6 +10,7 @@ from cullarrd.errors import CullarrError
 from cullarrd.service import Args, Caller, Service, command
 from cullarrd.store.models import Integration, SyncRun
 from cullarrd.sync.engine import ACTIVE, run_to_dict
+from cullarrd.sync.history_rebuild import REBUILD_KEY
 
 FOLLOW_INTERVAL_S = 0.5
 
@@ -100,7 +101,7 @@ async def reset_history(svc: Service, caller: Caller, args: dict[str, Any]) -> d
 
     def mark() -> None:
         row = Integration.get(Integration.name == name)
-        row.sync_state_json = {**(row.sync_state_json or {}), "history_rebuild_requested": True}
+        row.sync_state_json = {**(row.sync_state_json or {}), REBUILD_KEY: True}
         row.save()
         svc.rt.audit.record(
             "integration.history_reset", {"name": name, "actor": caller.actor()},

@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cullarrd.errors import CullarrError, IntegrationError
 from cullarrd.store.models import Integration, PlexUser, WatchHistory, database_proxy
+from cullarrd.sync.history_rebuild import REBUILD_KEY, drop_unseen, replace_changed
 from cullarrd.timeutil import isoformat, parse_iso, utcnow
 from cullarrd.types import HistoryRecord, PlexUserRecord
 
@@ -119,6 +120,9 @@ class HistoryState:
     since_id: int | None  # handed to the adapter; None = fetch everything
     seen_max_id: int | None = None
     seen_newest: dt.datetime | None = None
+    rebuild: bool = False  # a full refetch requested by reset-history (history_rebuild.py)
+    seen_ids: set[int] = field(default_factory=set)
+    touched: set[tuple[str, int]] = field(default_factory=set)
 
     def saw(self, records: list[HistoryRecord]) -> None:
         """Remember the highest id and the newest start of a fetched page."""
@@ -134,6 +138,8 @@ def load_history_state(name: str) -> HistoryState:
     """The stored state of integration ``name`` and the ``since_id`` of its next fetch."""
     row = Integration.get(Integration.name == name)
     state = row.sync_state_json or {}
+    if state.get(REBUILD_KEY):
+        return HistoryState(row.id, None, None, None, rebuild=True)
     mark = state.get(MARK_KEY)
     if mark is None:  # never completed a fetch: stored rows may be a partial first page
         return HistoryState(row.id, None, None, None)
@@ -199,6 +205,7 @@ async def _fetch_history(ctx: Any, cfg: Any) -> None:
                 raise
             await writer.drain()
     await ctx.store.write(lambda: save_history_state(state))
+    ctx.touched_watchables |= state.touched
 
 
 class PageWriter:
@@ -240,7 +247,12 @@ def store_history_page(state: HistoryState, records: list[HistoryRecord]) -> tup
     """Insert a page's new rows (replays ignored) and placeholder users; (rows, users) added."""
     if not records:
         return 0, 0
-    _check_not_reset(state, records)
+    if state.rebuild:
+        state.seen_ids.update(r.history_id for r in records)
+        stored = _stored_identities(state.integration_id, [r.history_id for r in records])
+        replace_changed(state, records, stored)
+    else:
+        _check_not_reset(state, records)
     now = utcnow()
     rows = [_history_row(state.integration_id, record, now) for record in records]
     return _insert_ignoring_replays(rows), _add_unknown_users({r.user_id for r in records}, now)
@@ -364,11 +376,14 @@ def _add_unknown_users(user_ids: set[int], now: dt.datetime) -> int:
 def save_history_state(state: HistoryState) -> None:
     """After a complete fetch: move the mark and the newest start (never backwards)."""
     row = Integration.get_by_id(state.integration_id)
+    if state.rebuild:
+        drop_unseen(state)
     marks = [m for m in (state.mark, state.seen_max_id) if m is not None]
     newest = [n for n in (state.newest, state.seen_newest) if n is not None]
     sync_state = dict(row.sync_state_json or {})
     sync_state[MARK_KEY] = max(marks, default=0)
     sync_state[NEWEST_KEY] = isoformat(max(newest)) if newest else None
+    sync_state.pop(REBUILD_KEY, None)
     Integration.update(sync_state_json=sync_state, updated_at=utcnow()).where(
         Integration.id == state.integration_id
     ).execute()
