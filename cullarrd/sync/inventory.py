@@ -190,7 +190,7 @@ async def _write(ctx: PhaseContext, writer: Any, plan: list[Any]) -> None:
     Consumes ``plan``: a written chunk's upstream data is dropped at once, so a cold pass
     never holds the whole fetch and the whole written inventory at the same time.
     """
-    await ctx.store.write(writer.load)
+    await ctx.store.write(functools.partial(writer.load, plan))
     chunks = list(chunked_by_weight(plan, lambda item: item.weight(), CHUNK_ROWS))
     plan.clear()
     for index in range(len(chunks)):

@@ -104,8 +104,8 @@ class RadarrWriter:
     seen: dict[str, set[int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def load(self) -> None:
-        """Read the integration's existing rows, one query per table."""
+    def load(self, plan: list[FetchedMovie]) -> None:
+        """Read the integration's existing rows, one query per table (every movie is diffed)."""
         iid = self.integration_id
         scope = {"integration": iid}
         self.movies = Rows(

@@ -111,69 +111,115 @@ class SonarrWriter:
     seen: dict[str, set[int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def load(self) -> None:
-        """Read the integration's existing rows, one query per table."""
+    def load(self, plan: list[FetchedSeries]) -> None:
+        """Read the integration's series and seasons, and what skipped series hold.
+
+        Episodes and files are read per chunk, for the fetched series being written (so only
+        one chunk of them is in memory at a time); of series skipped by an incremental pass
+        just the ids of their present rows are read, which is all cleanup needs.
+        """
         iid = self.integration_id
-        scope = {"integration": iid}
         self.series = Rows(
-            Series, ("sonarr_series_id",), SERIES_FIELDS, scope, json_keys=SERIES_JSON
+            Series,
+            ("sonarr_series_id",),
+            SERIES_FIELDS,
+            {"integration": iid},
+            json_keys=SERIES_JSON,
         ).load(lambda q: q.where(Series.integration == iid))
         self.seasons = Rows(
             Season, ("series", "season_number"), SEASON_FIELDS, {}, json_keys=SEASON_JSON
         ).load(lambda q: q.join(Series).where(Series.integration == iid))
+        self.seen = {key: set() for key in ("series", "seasons", "episodes", "episode_files")}
+        self.written = 0
+        skipped = [item.record.arr_id for item in plan if not item.fetched]
+        self._stored_by_series = self._present_rows(skipped) if skipped else {}
+
+    def _load_rows(self, fetched: list[FetchedSeries]) -> None:
+        """The stored episodes and files of some series (Sonarr never moves them between series)."""
+        iid, scope = self.integration_id, {"integration": self.integration_id}
+        episode_ids = self._episodes_of([item.record.arr_id for item in fetched])
         self.episodes = Rows(
             Episode, ("sonarr_episode_id",), EPISODE_FIELDS, scope, tracked=("season", "media_file")
-        ).load(lambda q: q.where(Episode.integration == iid))
-        self.files = Rows(MediaFile, ("arr_file_id",), FILE_FIELDS, scope, **FILE_ROWS).load(
-            lambda q: q.where(MediaFile.integration == iid, MediaFile.attachable_type == "episode")
         )
-        self.seen = {key: set() for key in ("series", "seasons", "episodes", "episode_files")}
-        self._stored_by_series = self._index_present_rows()
+        self.files = Rows(MediaFile, ("arr_file_id",), FILE_FIELDS, scope, **FILE_ROWS)
+        if not fetched:
+            return
+        self.episodes.load(
+            lambda q: q.where(Episode.integration == iid, Episode.id.in_(episode_ids))
+        )
+        self.files.load(
+            lambda q: q.where(
+                MediaFile.integration == iid,
+                MediaFile.attachable_type == "episode",
+                MediaFile.attachable_id.in_(episode_ids),
+            )
+        )
 
-    def _index_present_rows(self) -> dict[int, dict[str, list[int]]]:
-        """Per series arr id: its present (not missing) rows as stored, for a skipped series."""
-        series_arr = {row[0]: key for key, row in self.series.rows.items()}
-        season_series = {row[0]: series_arr.get(key[0]) for key, row in self.seasons.rows.items()}
-        episode_series: dict[int, int | None] = {}
-        index: dict[int, dict[str, list[int]]] = {}
+    def _episodes_of(self, series_arr_ids: list[int]) -> Any:
+        """Subquery of the store ids of the episodes of some of the integration's series."""
+        return (
+            Episode.select(Episode.id)
+            .join(Season)
+            .join(Series)
+            .where(
+                Series.integration == self.integration_id,
+                Series.sonarr_series_id.in_(series_arr_ids),
+            )
+        )
 
-        def entry(owner: int) -> dict[str, list[int]]:
-            return index.setdefault(owner, {"seasons": [], "episodes": [], "episode_files": []})
-
-        for arr_id, row in self.episodes.rows.items():
-            season_id = self.episodes.tracked(row, "season")
-            owner = season_series.get(season_id)
-            episode_series[row[0]] = owner
-            if owner is not None and row[1] is None:
-                entry(owner)["episodes"].append(arr_id)
-                entry(owner)["seasons"].append(season_id)
-        for arr_id, row in self.files.rows.items():
-            owner = episode_series.get(self.files.tracked(row, "attachable_id"))
-            if owner is not None and row[1] is None:
-                entry(owner)["episode_files"].append(arr_id)
+    def _present_rows(self, series_arr_ids: list[int]) -> dict[int, dict[str, list[int]]]:
+        """Per skipped series: its present (not missing) season, episode and file ids."""
+        index: dict[int, dict[str, list[int]]] = {
+            arr_id: {"seasons": [], "episodes": [], "episode_files": []}
+            for arr_id in series_arr_ids
+        }
+        wanted = (Series.integration == self.integration_id) & Series.sonarr_series_id.in_(
+            series_arr_ids
+        )
+        episodes = (
+            Episode.select(Series.sonarr_series_id, Episode.sonarr_episode_id, Episode.season)
+            .join(Season)
+            .join(Series)
+            .where(wanted, Episode.missing_since.is_null())
+        )
+        for owner, arr_id, season_id in episodes.tuples().iterator():
+            index[owner]["episodes"].append(arr_id)
+            index[owner]["seasons"].append(season_id)
+        files = (
+            MediaFile.select(Series.sonarr_series_id, MediaFile.arr_file_id)
+            .join(Episode, on=(MediaFile.attachable_id == Episode.id))
+            .join(Season)
+            .join(Series)
+            .where(
+                wanted,
+                MediaFile.integration == self.integration_id,
+                MediaFile.attachable_type == "episode",
+                MediaFile.missing_since.is_null(),
+            )
+        )
+        for owner, arr_id in files.tuples().iterator():
+            index[owner]["episode_files"].append(arr_id)
         return index
 
     def write_chunk(self, chunk: list[FetchedSeries], now: dt.datetime) -> int:
         """Upsert a group of series with everything fetched for them; returns rows written."""
-        before = self._written()
-        self.series.sync({item.record.arr_id: series_values(item.record) for item in chunk}, now)
+        written = self.series.sync({i.record.arr_id: series_values(i.record) for i in chunk}, now)
         self.seen["series"].update(item.record.arr_id for item in chunk)
-        self._sync_seasons(chunk, now)
+        written += self._sync_seasons(chunk, now)
         fetched = [item for item in chunk if item.fetched]
+        self._load_rows(fetched)
         self._sync_episodes(fetched, now)
         self._sync_files(fetched, now)
         self._link_files(fetched, now)
+        written += self.episodes.written + self.files.written
         for item in chunk:
             if not item.fetched:  # statistics unchanged: the stored rows stand for upstream
                 for key, ids in self._stored_by_series.get(item.record.arr_id, {}).items():
                     self.seen[key].update(ids)
-        return self._written() - before
+        self.written += written
+        return written
 
-    def _written(self) -> int:
-        tables = (self.series, self.seasons, self.episodes, self.files)
-        return sum(table.written for table in tables)
-
-    def _sync_seasons(self, chunk: list[FetchedSeries], now: dt.datetime) -> None:
+    def _sync_seasons(self, chunk: list[FetchedSeries], now: dt.datetime) -> int:
         desired: dict[tuple[int, int], tuple] = {}
         for item in chunk:
             series_id = self.series.id_of(item.record.arr_id)
@@ -182,8 +228,9 @@ class SonarrWriter:
             for season in item.record.seasons:
                 meta = _season_meta(season.episode_file_count, season.size_on_disk)
                 desired[(series_id, season.season_number)] = (season.monitored, meta)
-        self.seasons.sync(desired, now)
+        written = self.seasons.sync(desired, now)
         self.seen["seasons"].update(self.seasons.id_of(key) for key in desired)
+        return written
 
     def _sync_episodes(self, fetched: list[FetchedSeries], now: dt.datetime) -> None:
         desired = {}
