@@ -91,6 +91,7 @@ def decide(
 
 
 def _same(item: ItemState, change: Change) -> bool:
+    """Whether the change would write exactly what is stored."""
     return (item.rating_key, item.guid, item.status, item.diagnostics) == (
         change.rating_key,
         change.guid,
@@ -100,6 +101,7 @@ def _same(item: ItemState, change: Change) -> bool:
 
 
 def _mapped(item: ItemState, claim: Resolution, *, replaced: str | None = None) -> Change:
+    """The item mapped by one claim (recording a key it replaces)."""
     diagnostics = dict(claim.diagnostics)
     if replaced:
         diagnostics["replaced_rating_key"] = replaced
@@ -130,6 +132,7 @@ def _ambiguous(
 
 
 def _claim_entry(claim: Resolution) -> dict[str, Any]:
+    """One claim as the diagnostics list it."""
     return {
         "rating_key": claim.rating_key,
         "status": claim.status,

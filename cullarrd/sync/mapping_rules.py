@@ -72,7 +72,7 @@ class ItemRow:
 
 @dataclass
 class Inventory:
-    """Lookup tables over the present (not missing) inventory, built once per run."""
+    """Lookups over the present inventory: all movies and series, episodes and files as loaded."""
 
     items: dict[ItemRef, ItemRow] = field(default_factory=dict)
     by_path: dict[str, list[ItemRef]] = field(default_factory=dict)
@@ -157,6 +157,7 @@ def parse_guids(guids: Iterable[str | None]) -> PlexIds:
 
 
 def _refs(refs: Iterable[ItemRef]) -> list[str]:
+    """Sorted ``kind:id`` texts for diagnostics."""
     return [ref_text(r) for r in sorted(set(refs))]
 
 
@@ -228,6 +229,7 @@ def structure_step(meta: PlexMetadata, inv: Inventory, show_ids: PlexIds) -> Ste
 def _episodes_at(
     inv: Inventory, series: Iterable[int], season: int | None, number: int | None
 ) -> list[ItemRef]:
+    """Present episodes of ``series`` with those season and episode numbers."""
     if season is None or number is None:
         return []
     ids = [e for s in series for e in inv.episode_at.get((s, season, number), ())]
@@ -314,6 +316,7 @@ def _resolution(
     step: str | None,
     reason: str | None = None,
 ) -> Resolution:
+    """A resolution with its diagnostics: the winner or conflict, and what each step saw."""
     diagnostics: dict[str, Any] = {
         "rating_key": meta.rating_key,
         "plex_type": meta.media_type,

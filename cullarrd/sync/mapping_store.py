@@ -218,6 +218,7 @@ def attribute_history(
 def _detach(
     db: Any, kind: str, table: str, integration_id: int, ids: Sequence[int], now: Any
 ) -> tuple[set[tuple[str, int]], int]:
+    """Unattribute rows of ``ids`` whose item no longer holds their key attributably."""
     p = db.param
     stale = (
         f"watch_history.integration_id = {p} AND watch_history.watchable_type = '{kind}' "
@@ -240,6 +241,7 @@ def _detach(
 
 
 def _attach(db: Any, kind: str, table: str, integration_id: int, now: Any) -> tuple[int, set]:
+    """Attribute open rows whose key exactly one attributable item of ``kind`` holds."""
     p = db.param
     open_rows = (
         f"watch_history.integration_id = {p} AND watch_history.watchable_type IS NULL "

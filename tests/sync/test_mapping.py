@@ -150,6 +150,27 @@ def add_history(library: Library, rating_key: str, media_type: str = "movie") ->
 # --- every status -------------------------------------------------------------------------
 
 
+def test_the_tiny_library_is_what_these_scenarios_assume():
+    library = generate("tiny")
+    movies = library.movies
+    assert (movies[TWIN_A].title, movies[TWIN_A].year) == (
+        movies[TWIN_B].title,
+        movies[TWIN_B].year,
+    )
+    assert [movies[i].plex_rating_key for i in (TWIN_A, PLAIN, TWIN_B, TWO_FILES)] == list("1234")
+    assert len(movies[PLAIN].file_ids) == 1 and len(movies[TWO_FILES].file_ids) == 2
+    assert movies[1].plex_rating_key is None and not movies[2].file_ids
+    assert "other-movies" in library.plex_items["5"].files[0][0]
+    pilot = [library.episodes[i] for i in (2, 3)]
+    assert pilot[0].episode_file_id == pilot[1].episode_file_id
+    assert [e.plex_rating_key for e in pilot] == ["10", "11"]
+    keys = {row.rating_key for row in library.history}
+    assert "37" in keys and "37" not in library.plex_items and "12" in keys and "8" in keys
+    assert (
+        library.episodes[1].plex_rating_key == "8" and library.episodes[4].plex_rating_key == "12"
+    )
+
+
 async def test_paths_map_items_and_history_is_attributed(store, tmp_path):
     library = generate("tiny")
     with serving(store, tmp_path, library) as (_, runtime):
