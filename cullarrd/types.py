@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HealthRecord:
     """What a health check learned about the service (the core applies the version policy)."""
 
@@ -22,7 +22,7 @@ class HealthRecord:
     details: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeasonRecord:
     season_number: int
     monitored: bool | None
@@ -30,7 +30,7 @@ class SeasonRecord:
     size_on_disk: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeriesRecord:
     arr_id: int
     title: str
@@ -49,7 +49,7 @@ class SeriesRecord:
     runtime_minutes: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EpisodeRecord:
     arr_id: int
     series_arr_id: int
@@ -63,7 +63,7 @@ class EpisodeRecord:
     runtime_minutes: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaFileRecord:
     """An episode file or a movie file as Sonarr/Radarr list it."""
 
@@ -77,7 +77,7 @@ class MediaFileRecord:
     date_added: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MovieRecord:
     arr_id: int
     title: str
@@ -96,13 +96,13 @@ class MovieRecord:
     runtime_minutes: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     arr_tag_id: int
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlexUserRecord:
     user_id: int
     username: str | None
@@ -112,7 +112,7 @@ class PlexUserRecord:
     is_admin: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryRecord:
     """One Tautulli history row (requested with grouping=0: one play session per row)."""
 
@@ -135,7 +135,7 @@ class HistoryRecord:
     watched_status: float  # 1 = watched by Tautulli's threshold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlexMetadata:
     """``get_metadata`` of one item; the adapter returns None instead when Plex said nothing."""
 
@@ -157,7 +157,7 @@ class PlexMetadata:
     files: tuple[str, ...]  # absolute paths as Plex sees them
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LibraryRecord:
     section_id: int
     name: str
@@ -165,7 +165,7 @@ class LibraryRecord:
     count: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LibraryItemRecord:
     rating_key: str
     media_type: str
