@@ -181,3 +181,16 @@ def faults() -> Faults:
 @pytest.fixture
 def writes() -> WriteLog:
     return WriteLog()
+
+
+@pytest.fixture
+def services():
+    """The three fakes as ``cullarrd fake`` subprocesses (tiny library), ready to answer."""
+    from tests.harness import FakeService
+
+    started = {kind: FakeService(kind, free_port()) for kind in ("sonarr", "radarr", "tautulli")}
+    try:
+        yield {kind: fake.wait_ready() for kind, fake in started.items()}
+    finally:
+        for fake in started.values():
+            fake.stop()

@@ -7,23 +7,13 @@ import json
 import pytest
 
 from tests.conftest import free_port
-from tests.harness import FAKE_KEYS, DaemonProcess, FakeService, base_config
+from tests.harness import FAKE_KEYS, DaemonProcess, base_config
 
 
 @pytest.fixture
-def fakes():
-    started = {kind: FakeService(kind, free_port()) for kind in ("sonarr", "radarr", "tautulli")}
-    try:
-        yield {kind: fake.wait_ready() for kind, fake in started.items()}
-    finally:
-        for fake in started.values():
-            fake.stop()
-
-
-@pytest.fixture
-def daemon(tmp_path, short_tmp, database_url, fakes):
+def daemon(tmp_path, short_tmp, database_url, services):
     config = base_config(database_url, short_tmp, free_port())
-    config["integrations"] = [fake.integration() for fake in fakes.values()]
+    config["integrations"] = [fake.integration() for fake in services.values()]
     proc = DaemonProcess(tmp_path, config).start()
     yield proc
     proc.stop()
@@ -50,9 +40,9 @@ def test_check_applies_the_version_policy_and_lists_without_keys(daemon):
         assert key not in listed.stdout and key not in json.dumps(rows)
 
 
-def test_an_unreachable_or_refusing_service_is_an_error_with_its_code(daemon, fakes):
+def test_an_unreachable_or_refusing_service_is_an_error_with_its_code(daemon, services):
     assert check(daemon)["radarr"]["status"] == "healthy"
-    fakes["radarr"].stop()
+    services["radarr"].stop()
     radarr = check(daemon, "radarr")["radarr"]
     assert radarr["status"] == "error" and radarr["supported_for_delete"] is False
     assert radarr["last_error"].startswith("integration_unreachable: ")
@@ -65,10 +55,10 @@ def test_an_unreachable_or_refusing_service_is_an_error_with_its_code(daemon, fa
     assert unknown.returncode == 1 and "not_found" in unknown.stderr
 
 
-def test_a_wrong_api_key_is_an_auth_failure_and_never_logged(tmp_path, short_tmp, fakes):
+def test_a_wrong_api_key_is_an_auth_failure_and_never_logged(tmp_path, short_tmp, services):
     config = base_config(f"sqlite:///{tmp_path}/c.db", short_tmp, free_port())
     wrong = "wrong-key-0000-1111-2222-3333"
-    config["integrations"] = [fakes["sonarr"].integration(api_key=wrong)]
+    config["integrations"] = [services["sonarr"].integration(api_key=wrong)]
     proc = DaemonProcess(tmp_path, config).start()
     try:
         sonarr = check(proc)["sonarr"]

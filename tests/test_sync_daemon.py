@@ -1,4 +1,4 @@
-"""Sync through the real daemon, cullarrctl and the three fakes as subprocesses."""
+"""Sync through the real daemon, cullarrctl and the three services as subprocesses."""
 
 from __future__ import annotations
 
@@ -7,27 +7,16 @@ import signal
 import time
 
 import httpx
-import pytest
 
 from tests.conftest import free_port
-from tests.harness import DaemonProcess, FakeService, base_config
+from tests.harness import DaemonProcess, base_config
 from tests.sync.helpers import PATH_MAPPINGS
 
 
-@pytest.fixture
-def fakes():
-    started = {kind: FakeService(kind, free_port()) for kind in ("sonarr", "radarr", "tautulli")}
-    try:
-        yield {kind: fake.wait_ready() for kind, fake in started.items()}
-    finally:
-        for fake in started.values():
-            fake.stop()
-
-
-def config_for(database_url, short_tmp, fakes) -> dict:
+def config_for(database_url, short_tmp, services) -> dict:
     config = base_config(database_url, short_tmp, free_port())
     config["integrations"] = [
-        fake.integration(path_mappings=PATH_MAPPINGS[kind]) for kind, fake in fakes.items()
+        fake.integration(path_mappings=PATH_MAPPINGS[kind]) for kind, fake in services.items()
     ]
     return config
 
@@ -42,8 +31,8 @@ def wait_for_run(daemon: DaemonProcess, run_id: int, timeout: float = 60) -> dic
     raise AssertionError(f"run {run_id} still active after {timeout}s")
 
 
-def test_cli_sync_wait_runs_and_lists(tmp_path, short_tmp, database_url, fakes):
-    daemon = DaemonProcess(tmp_path, config_for(database_url, short_tmp, fakes)).start()
+def test_cli_sync_wait_runs_and_lists(tmp_path, short_tmp, database_url, services):
+    daemon = DaemonProcess(tmp_path, config_for(database_url, short_tmp, services)).start()
     try:
         result = daemon.ctl("sync", "--wait")
         assert result.returncode == 0, result.stderr
@@ -61,10 +50,10 @@ def test_cli_sync_wait_runs_and_lists(tmp_path, short_tmp, database_url, fakes):
         daemon.stop()
 
 
-def test_sigkill_mid_sync_then_restart_recovers(tmp_path, short_tmp, database_url, fakes):
+def test_sigkill_mid_sync_then_restart_recovers(tmp_path, short_tmp, database_url, services):
     slow = {"faults": [{"kind": "latency", "match": "GET /api/v3/episode", "seconds": 0.4}]}
-    httpx.post(fakes["sonarr"].base_url + "/__fake__/faults", json=slow).raise_for_status()
-    config = config_for(database_url, short_tmp, fakes)
+    httpx.post(services["sonarr"].base_url + "/__fake__/faults", json=slow).raise_for_status()
+    config = config_for(database_url, short_tmp, services)
     daemon = DaemonProcess(tmp_path, config).start()
     daemon.call("sync.trigger")
     deadline = time.monotonic() + 30
@@ -74,7 +63,7 @@ def test_sigkill_mid_sync_then_restart_recovers(tmp_path, short_tmp, database_ur
     daemon.signal(signal.SIGKILL)
     daemon.wait_exit(timeout=10)
     daemon.stop()
-    httpx.delete(fakes["sonarr"].base_url + "/__fake__/faults").raise_for_status()
+    httpx.delete(services["sonarr"].base_url + "/__fake__/faults").raise_for_status()
     restarted = DaemonProcess(tmp_path, config).start()
     try:
         lost = restarted.call("runs.get", {"id": 1})["run"]

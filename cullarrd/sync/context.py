@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
 
 from cullarrd.adapters import open_adapter
 from cullarrd.errors import CullarrError
@@ -30,6 +32,7 @@ PHASES = (
     "cleanup",
 )
 PROGRESS_INTERVAL_S = 1.0
+log = structlog.get_logger(__name__)
 
 
 class SyncCanceled(Exception):
@@ -186,6 +189,26 @@ class PhaseContext:
     def completed_fully(self, integration: Any, phase: str) -> bool:
         outcome = self.outcomes[integration.name]
         return outcome.failed_phase is None and phase in outcome.completed_phases
+
+    async def each(self, kind: str, work: Callable[[Any], Awaitable[None]]) -> None:
+        """Run ``work(cfg)`` for every usable integration of ``kind``, each isolated: a
+        failure is recorded (and logged) and the next integration goes on."""
+        for cfg in self.integrations(kind):
+            self.cancel.check()
+            try:
+                await work(cfg)
+            except CullarrError as exc:
+                self.fail(cfg, exc)
+                log.warning(
+                    "sync.integration_failed",
+                    phase=self.progress.current,
+                    integration=cfg.name,
+                    code=exc.code,
+                    error=exc.message,
+                )
+            else:
+                self.completed(cfg)
+            await self.progress.flush()
 
     @contextlib.asynccontextmanager
     async def adapter(self, integration: Any) -> AsyncIterator[Any]:

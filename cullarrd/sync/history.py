@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cullarrd.errors import CullarrError, IntegrationError
+from cullarrd.errors import IntegrationError
 from cullarrd.store.models import Integration, PlexUser, WatchHistory, database_proxy
 from cullarrd.sync.history_rebuild import REBUILD_KEY, drop_unseen, replace_changed
 from cullarrd.timeutil import isoformat, parse_iso, utcnow
@@ -46,15 +46,7 @@ def integration_id_of(name: str) -> int:
 
 async def tautulli_users(ctx: Any) -> None:
     """Phase ``tautulli_users``: upsert every Tautulli integration's Plex users."""
-    for cfg in ctx.integrations("tautulli"):
-        ctx.cancel.check()
-        try:
-            await _sync_users(ctx, cfg)
-        except CullarrError as exc:
-            ctx.fail(cfg, exc)
-        else:
-            ctx.completed(cfg)
-        await ctx.progress.flush()
+    await ctx.each("tautulli", lambda cfg: _sync_users(ctx, cfg))
 
 
 async def _sync_users(ctx: Any, cfg: Any) -> None:
@@ -178,15 +170,7 @@ def _since_id(integration_id: int, mark: int, newest: dt.datetime | None) -> int
 
 async def tautulli_history(ctx: Any) -> None:
     """Phase ``tautulli_history``: fetch every Tautulli integration's new history rows."""
-    for cfg in ctx.integrations("tautulli"):
-        ctx.cancel.check()
-        try:
-            await _fetch_history(ctx, cfg)
-        except CullarrError as exc:
-            ctx.fail(cfg, exc)
-        else:
-            ctx.completed(cfg)
-        await ctx.progress.flush()
+    await ctx.each("tautulli", lambda cfg: _fetch_history(ctx, cfg))
 
 
 async def _fetch_history(ctx: Any, cfg: Any) -> None:

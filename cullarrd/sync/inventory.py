@@ -124,15 +124,7 @@ async def radarr_inventory(ctx: PhaseContext) -> None:
 
 
 async def _each_integration(ctx: PhaseContext, kind: _Kind) -> None:
-    for cfg in ctx.integrations(kind.name):
-        try:
-            await _inventory_one(ctx, cfg, kind)
-        except CullarrError as exc:
-            ctx.fail(cfg, exc)
-            log.warning(
-                "sync.inventory_failed", integration=cfg.name, code=exc.code, error=exc.message
-            )
-        await ctx.progress.flush()
+    await ctx.each(kind.name, lambda cfg: _inventory_one(ctx, cfg, kind))
 
 
 async def _inventory_one(ctx: PhaseContext, cfg: Any, kind: _Kind) -> None:
@@ -212,7 +204,6 @@ async def _finish(
     if full:
         await ctx.store.write(functools.partial(_stamp_full_pass, integration_id, utcnow()))
     ctx.seen[cfg.name] = writer.seen
-    ctx.completed(cfg)
     log.info(
         "sync.inventory_completed",
         integration=cfg.name,

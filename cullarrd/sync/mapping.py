@@ -26,7 +26,6 @@ from typing import Any
 
 import structlog
 
-from cullarrd.errors import CullarrError
 from cullarrd.sync.context import PhaseContext
 from cullarrd.sync.mapping_decide import Change, ItemState, decide
 from cullarrd.sync.mapping_fetch import MetadataFetcher
@@ -59,16 +58,7 @@ UNKNOWN_KEEP = 10_000  # keys remembered as unknown (sent to the back of the que
 
 async def library_mapping(ctx: PhaseContext) -> None:
     """Phase ``library_mapping``: every Tautulli integration, each isolated from the others."""
-    for cfg in ctx.integrations("tautulli"):
-        ctx.cancel.check()
-        try:
-            await _map_integration(ctx, cfg)
-        except CullarrError as exc:
-            ctx.fail(cfg, exc)
-            log.warning("sync.mapping_failed", integration=cfg.name, code=exc.code)
-        else:
-            ctx.completed(cfg)
-        await ctx.progress.flush()
+    await ctx.each("tautulli", lambda cfg: _map_integration(ctx, cfg))
 
 
 async def _map_integration(ctx: PhaseContext, cfg: Any) -> None:

@@ -12,14 +12,7 @@ from cullarrd.sync.context import PHASES
 from cullarrd.sync.engine import SyncEngine
 from cullarrd.timeutil import utcnow
 from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.fakelib.generator import generate
-from tests.sync.helpers import make_runtime, served_fakes
-
-
-@pytest.fixture
-def fakes():
-    with served_fakes(generate("tiny")) as running:
-        yield running
+from tests.sync.helpers import make_runtime
 
 
 @pytest.fixture

@@ -9,17 +9,10 @@ import pytest
 from cullarrd.service import Caller, Service
 from cullarrd.store.models import WatchHistory, WatchStat
 from cullarrd.sync.engine import SyncEngine
-from cullarrd_plugins.fakelib.generator import generate
-from tests.sync.helpers import make_runtime, served_fakes
+from tests.sync.helpers import make_runtime
 from tests.sync.test_engine import runs, wait_idle
 
 CALLER = Caller(correlation_id="cid-reset", channel="socket", peer_uid=0)
-
-
-@pytest.fixture
-def fakes():
-    with served_fakes(generate("tiny")) as running:
-        yield running
 
 
 @pytest.fixture
