@@ -174,7 +174,20 @@ class MediaFile(BaseModel):
         table_name = "media_files"
 
 
-class Episode(BaseModel):
+class WatchableModel(BaseModel):
+    """Columns shared by the two things people watch (movies, episodes; each its own table):
+    length, the Plex item they map to and how sure that mapping is, and upstream presence."""
+
+    duration_ms = BigIntegerField(null=True)
+    plex_rating_key = TextField(null=True)
+    plex_guid = TextField(null=True)
+    mapping_status_code = TextField(default="unresolved")
+    mapping_diagnostics_json = JSONField(null=True)
+    metadata_json = _json()
+    missing_since = DateTimeField(null=True)
+
+
+class Episode(WatchableModel):
     integration = ForeignKeyField(Integration, column_name="integration_id")
     season = ForeignKeyField(Season, column_name="season_id")
     sonarr_episode_id = IntegerField()
@@ -183,21 +196,14 @@ class Episode(BaseModel):
     title = TextField(null=True)
     air_date = TextField(null=True)
     monitored = BooleanField(null=True)
-    duration_ms = BigIntegerField(null=True)
     tvdb_id = IntegerField(null=True)
     media_file = ForeignKeyField(MediaFile, column_name="media_file_id", null=True)
-    plex_rating_key = TextField(null=True)
-    plex_guid = TextField(null=True)
-    mapping_status_code = TextField(default="unresolved")
-    mapping_diagnostics_json = JSONField(null=True)
-    metadata_json = _json()
-    missing_since = DateTimeField(null=True)
 
     class Meta:
         table_name = "episodes"
 
 
-class Movie(BaseModel):
+class Movie(WatchableModel):
     integration = ForeignKeyField(Integration, column_name="integration_id")
     radarr_movie_id = IntegerField()
     title = TextField()
@@ -208,13 +214,6 @@ class Movie(BaseModel):
     path = TextField(null=True)
     monitored = BooleanField(null=True)
     added_at = DateTimeField(null=True)
-    duration_ms = BigIntegerField(null=True)
-    plex_rating_key = TextField(null=True)
-    plex_guid = TextField(null=True)
-    mapping_status_code = TextField(default="unresolved")
-    mapping_diagnostics_json = JSONField(null=True)
-    metadata_json = _json()
-    missing_since = DateTimeField(null=True)
 
     class Meta:
         table_name = "movies"

@@ -10,9 +10,8 @@ from cullarrd.errors import IntegrationError
 from cullarrd.store.models import Episode, Integration, MediaFile, Movie, Season, Series
 from cullarrd.sync.cleanup import ambiguous_paths_query, risk_detection
 from cullarrd.timeutil import utcnow
-from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library
-from tests.sync.helpers import PATH_MAPPINGS, make_context, make_runtime, served_fakes
+from tests.sync.helpers import PATH_MAPPINGS, make_context, make_runtime
 from tests.sync.test_inventory import (
     record_inventory_writes,
     run_phases,
@@ -20,22 +19,6 @@ from tests.sync.test_inventory import (
     snapshot,
     sync_inventory,
 )
-
-
-@pytest.fixture
-def library() -> Library:
-    return generate("tiny")
-
-
-@pytest.fixture
-def fakes(library):
-    with served_fakes(library) as running:
-        yield running
-
-
-@pytest.fixture
-def runtime(store, fakes, tmp_path):
-    return make_runtime(store, fakes.integrations(), tmp_path)
 
 
 def missing() -> dict[str, set]:

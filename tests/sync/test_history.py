@@ -18,20 +18,13 @@ from cullarrd.sync.history import (
 )
 from cullarrd.sync.watch_stats import recompute
 from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import HistoryRow
 from tests.serving import RecordingTransport
-from tests.sync.helpers import make_context, make_runtime, served_fakes
+from tests.sync.helpers import make_context, make_runtime
 
 PAGE = 50  # the smallest page size the config allows: the tiny library's 60 rows need 2 pages
 DELETED_USER = 61337867  # tiny library: left out of get_users, but has history
 INACTIVE_USER = 97363986
-
-
-@pytest.fixture
-def fakes():
-    with served_fakes(generate("tiny")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -17,33 +17,16 @@ from cullarrd.sync.context import SyncCanceled
 from cullarrd.sync.inventory import is_full_pass_due, radarr_inventory, sonarr_inventory
 from cullarrd.sync.inventory_sonarr import SonarrWriter
 from cullarrd_plugins.fakelib.faults import Fault
-from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.model import Library, MovieFile
 from tests.harness import FAKE_KEYS
 from tests.serving import RecordingTransport, serve
-from tests.sync.helpers import make_context, make_runtime, served_fakes
+from tests.sync.helpers import make_context, make_runtime
 
 INVENTORY = (Series, Season, Episode, Movie, MediaFile)
 INVENTORY_WRITE = re.compile(
     r'^\s*(INSERT INTO|UPDATE|DELETE FROM) "(series|seasons|episodes|movies|media_files)"'
 )
 PHASES = {"sonarr_inventory": sonarr_inventory, "radarr_inventory": radarr_inventory}
-
-
-@pytest.fixture
-def library() -> Library:
-    return generate("tiny")
-
-
-@pytest.fixture
-def fakes(library):
-    with served_fakes(library) as running:
-        yield running
-
-
-@pytest.fixture
-def runtime(store, fakes, tmp_path):
-    return make_runtime(store, fakes.integrations(), tmp_path)
 
 
 async def run_phases(ctx, *names: str) -> None:
