@@ -91,6 +91,8 @@ class Integration(BaseModel):
     last_error = TextField(null=True)
     supported_for_delete = BooleanField(default=False)
     sync_state_json = _json()
+    last_sync_outcome = TextField(null=True)  # ok | failed, of the last finished sync
+    last_sync_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "integrations"
@@ -167,6 +169,7 @@ class MediaFile(BaseModel):
     size_bytes = BigIntegerField(default=0)
     quality = TextField(null=True)
     metadata_json = _json()
+    added_at = DateTimeField(null=True)
     missing_since = DateTimeField(null=True)
     culled_at = DateTimeField(null=True)
 

@@ -10,6 +10,7 @@ Decisions go through the store's single writer, so racing triggers are serialise
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 from typing import Any
 
@@ -341,6 +342,8 @@ class SyncEngine:
                 next_id = nxt.id
             run.queued_next = False
             run.save()
+            if status != "canceled":
+                record_integration_outcomes(ctx, crashed=error is not None, now=run.finished_at)
             self._audit(f"sync.{status}", run, None, error_code=run.error_code)
             return run, next_id
 
@@ -352,3 +355,16 @@ class SyncEngine:
     def _audit(self, event: str, run: SyncRun, correlation_id: str | None, **extra: Any) -> None:
         payload = {"run_id": run.id, "status": run.status, **extra}
         self.rt.audit.record(event, payload, correlation_id=correlation_id)
+
+
+def record_integration_outcomes(ctx: PhaseContext, *, crashed: bool, now: dt.datetime) -> None:
+    """Stamp each integration with how it fared (``ok``/``failed``); a failed one blocks its items.
+
+    A crashed run (an internal error) proves nothing about any integration: all count as failed.
+    A canceled run is not recorded at all: the previous outcome still describes the data.
+    """
+    for outcome in ctx.outcomes.values():
+        failed = crashed or outcome.failed_phase is not None
+        Integration.update(
+            last_sync_outcome="failed" if failed else "ok", last_sync_at=now, updated_at=now
+        ).where(Integration.name == outcome.name).execute()

@@ -24,6 +24,7 @@ FILE_FIELDS = (
     "size_bytes",
     "quality",
     "metadata_json",
+    "added_at",
 )
 # How ``Rows`` keeps media files: the owner link as is (the writers index by it), the rest digested.
 FILE_ROWS = {"tracked": ("attachable_id",), "json_keys": ("relative_path", "date_added", "primary")}
@@ -67,6 +68,7 @@ def file_values(
         file.size_bytes,
         file.quality,
         document,
+        naive_utc(file.date_added),
     )
 
 
