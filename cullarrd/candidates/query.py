@@ -1,4 +1,4 @@
-"""Run a candidate query and shape its rows (SPEC §6.3). Call inside ``store.read``: it writes nothing.
+"""Run a candidate query and shape its rows (SPEC §6.3), inside ``store.read``: it writes nothing.
 
 One statement (``sql.statement``) gives the page and the diagnostics; a few small follow-up
 selects, bounded by the page size, add what only the page needs: titles and ids, the names of
@@ -88,7 +88,7 @@ def resolve_users(tokens: Iterable[Any]) -> tuple[tuple[int, ...], list[str]]:
             u
             for u in users
             if text == str(u.tautulli_user_id)
-            or text.casefold() in {(u.username or "").casefold(), (u.friendly_name or "").casefold()}
+            or text.casefold() in ((u.username or "").casefold(), (u.friendly_name or "").casefold())
         ]
         if not text or not found:
             problems.append(f"no Plex user is called {text!r}")
@@ -127,6 +127,7 @@ def run_query(query: CandidateQuery, settings: Mapping[str, Any]) -> dict[str, A
     )
     records = _fetch(db, text, params)
     head = records[0] if records else {}
+    blocked = int(head.get("d_blocked") or 0)
     page = [r for r in records if r.get("row_id") is not None]
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -143,8 +144,8 @@ def run_query(query: CandidateQuery, settings: Mapping[str, Any]) -> dict[str, A
         "diagnostics": {
             "rows_scanned": int(head.get("d_scanned") or 0),
             "rows_filtered_unwatched": int(head.get("d_unwatched") or 0),
-            "rows_filtered_blocked": 0 if query.include_blocked else int(head.get("d_blocked") or 0),
-            "rows_blocked": int(head.get("d_blocked") or 0),
+            "rows_filtered_blocked": 0 if query.include_blocked else blocked,
+            "rows_blocked": blocked,
             "rows_matching": int(head.get("d_matching") or 0),
             "rows_returned": len(items),
             "selected_user_count": len(query.plex_user_ids),
@@ -220,7 +221,8 @@ def shape_rows(
     for row in _fetch(db, text, params):
         files.setdefault(int(row["gid"]), []).append(row)
     watched_counts: dict[int, dict[int, int]] = {}
-    values = {"targets": ids, "users": ctx.user_ids, "threshold": settings["watched_percent_threshold"]}
+    threshold = settings["watched_percent_threshold"]
+    values = {"targets": ids, "users": ctx.user_ids, "threshold": threshold}
     text, params = sql.bind(sql.watchers(ctx, query.scope), values, db.param)
     for row in _fetch(db, text, params):
         watched_counts.setdefault(int(row["gid"]), {})[int(row["uid"])] = int(row["watched"])
