@@ -216,3 +216,65 @@ def render_run(result: Any, ns: argparse.Namespace) -> str:
     if outcomes:
         lines += ["", *_table(["INTEGRATION", "STATE", "FAILED PHASE", "ERROR"], outcomes)]
     return "\n".join(lines)
+
+
+def _items(result: Any) -> list[dict[str, Any]] | None:
+    """The rows of a ``{"items": [...]}`` list, or a created/updated object as one row."""
+    if isinstance(result, dict) and isinstance(result.get("items"), list):
+        return [row for row in result["items"] if isinstance(row, dict)]
+    if isinstance(result, dict) and "id" in result:
+        return [result]
+    return None
+
+
+def render_keep_markers(result: Any, ns: argparse.Namespace) -> str:
+    """Keep markers: the target as a candidate id, its title and the note."""
+    rows_in = _items(result)
+    if rows_in is None:
+        return render_generic(result, ns)
+    rows = [[inline(r.get(k)) for k in ("id", "candidate_id", "title", "note")] for r in rows_in]
+    return "\n".join(_table(["ID", "TARGET", "TITLE", "NOTE"], rows)) if rows else "no keep markers"
+
+
+def render_exclusions(result: Any, ns: argparse.Namespace) -> str:
+    """Path exclusions: name, prefix and whether each one blocks deletions now."""
+    rows_in = _items(result)
+    if rows_in is None:
+        return render_generic(result, ns)
+    rows = [[inline(r.get(k)) for k in ("id", "name", "path_prefix", "enabled")] for r in rows_in]
+    if not rows:
+        return "no path exclusions"
+    return "\n".join(_table(["ID", "NAME", "PATH PREFIX", "ENABLED"], rows))
+
+
+def _filters_text(filters: Any) -> str:
+    if not isinstance(filters, dict) or not filters:
+        return "-"
+    return " ".join(
+        f"{key}={','.join(map(str, value)) if isinstance(value, list) else inline(value)}"
+        for key, value in filters.items()
+    )
+
+
+def render_views(result: Any, ns: argparse.Namespace) -> str:
+    """Saved views: name, scope and the stored filters on one line each."""
+    rows_in = _items(result)
+    if rows_in is None:
+        return render_generic(result, ns)
+    rows = [
+        [inline(r.get("id")), inline(r.get("name")), inline(r.get("scope")),
+         _filters_text(r.get("filters"))]
+        for r in rows_in
+    ]  # fmt: skip
+    return "\n".join(_table(["ID", "NAME", "SCOPE", "FILTERS"], rows)) if rows else "no saved views"
+
+
+def render_removed(noun: str) -> Any:
+    """A renderer confirming ``{"removed": id}`` as ``removed <noun> <id>``."""
+
+    def render(result: Any, ns: argparse.Namespace) -> str:
+        if not isinstance(result, dict) or "removed" not in result:
+            return render_generic(result, ns)
+        return f"removed {noun} {result['removed']}"
+
+    return render

@@ -88,7 +88,7 @@ def resolve_users(tokens: Iterable[Any]) -> tuple[tuple[int, ...], list[str]]:
             u
             for u in users
             if text == str(u.tautulli_user_id)
-            or text.casefold() in ((u.username or "").casefold(), (u.friendly_name or "").casefold())
+            or text.casefold() in {n.casefold() for n in (u.username, u.friendly_name) if n}
         ]
         if not text or not found:
             problems.append(f"no Plex user is called {text!r}")
