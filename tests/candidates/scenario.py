@@ -112,9 +112,9 @@ class Scenario:
         assert run.status == expect, (run.status, run.error_code, run.error_message)
         return run
 
-    async def call(self, name: str, **args: Any) -> Any:
+    async def call(self, command: str, /, **args: Any) -> Any:
         caller = Caller(correlation_id="test", channel="socket", peer_uid=0)
-        return await self.service.dispatch(name, args, caller)
+        return await self.service.dispatch(command, args, caller)
 
     async def query(self, scope: str, **args: Any) -> dict[str, Any]:
         return await self.call("candidates.query", scope=scope, **args)
