@@ -1,4 +1,4 @@
-"""Benchmark: candidate queries on the synced benchmark library (SPEC §6, issue 5 targets). Not a test.
+"""Benchmark: candidate queries on the synced benchmark library (SPEC §6, issue 5). Not a test.
 
 The three fakes serve the generated benchmark library; a daemon (its own process) syncs it into
 a fresh store until library mapping has drained its backlog, then ``candidates.query`` is asked
@@ -48,10 +48,15 @@ def start_daemon(work: str, database_url: str, urls: dict[str, str]) -> tuple:
         "socket": {"path": f"{work}/d.sock"},
         "log": {"format": "json", "level": "warning"},
         "integrations": [
-            {"kind": k, "name": k, "base_url": urls[k], "api_key": KEYS[k],
-             "path_mappings": MAPPINGS[k]}
-            for k in KEYS
-        ],  # fmt: skip
+            {
+                "kind": k,
+                "name": k,
+                "base_url": url,
+                "api_key": KEYS[k],
+                "path_mappings": MAPPINGS[k],
+            }
+            for k, url in urls.items()
+        ],
     }
     config_path = os.path.join(work, "config.yaml")
     with open(config_path, "w") as fh:
@@ -93,11 +98,11 @@ def measure(client: ControlClient, users: list[int]) -> list[dict]:
             base = {"scope": scope, "sort": sort, "plex_user_ids": users,
                     "watched_match_mode": "any", "limit": 50}  # fmt: skip
             cursor, depth = None, 0
-            for depth in range(1, DEEP_PAGES + 1):  # walk to the deep page once
+            while depth < DEEP_PAGES:  # walk to the deep page once
                 _, page = timed(client, {**base, **({"cursor": cursor} if cursor else {})})
                 if not page["page"]["next_cursor"]:
                     break
-                cursor = page["page"]["next_cursor"]
+                cursor, depth = page["page"]["next_cursor"], depth + 1
             for label, args in (("first", base), ("deep", {**base, "cursor": cursor})):
                 if label == "deep" and cursor is None:
                     continue
@@ -152,7 +157,8 @@ def report(library: str, database_url: str, runs: int, results: list[dict]) -> N
     backend = database_url.split(":", 1)[0]
     print(f"\ncandidate queries: {library} library, {backend}, {USERS} selected users, "
           f"match any, limit 50, {REPEATS} repeats; synced in {runs} run(s) this time")  # fmt: skip
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    machine = f"{platform.machine()} {os.cpu_count()} CPUs"
+    print(f"machine: {machine}, Python {platform.python_version()}")
     print("| scope | sort | page | p50 ms | p95 ms | target p95 | matching / scanned |")
     print("|---|---|---|---|---|---|---|")
     worst: dict[str, float] = {}

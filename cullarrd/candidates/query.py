@@ -71,8 +71,7 @@ def list_users() -> list[User]:
     """Every known Plex user, by name."""
     rows = PlexUser.select().order_by(PlexUser.id)
     users = [
-        User(r.id, r.tautulli_user_id, r.username, r.friendly_name, bool(r.is_hidden))
-        for r in rows
+        User(r.id, r.tautulli_user_id, r.username, r.friendly_name, bool(r.is_hidden)) for r in rows
     ]
     return sorted(users, key=lambda u: (u.name.casefold(), u.id))
 

@@ -8,8 +8,8 @@ Movies (Radarr id → Plex key): 4 "The Memory of the Mountain" (P2) watched by 
 Zoe; 6 "Paul's Race" (P4, two versions) watched by Will; 3 "Gambit of Camelot" (P1) 40 % into it
 by Zoe (in progress); 5, its same-title twin (P3), watched by Victor only (a hidden user);
 1 "Maya's School" is not in Plex; 2 has no file.
-TV: "The Story of the Forest" (series 2, episodes 13–17) watched entirely by Local, Will and
-Zoe; "Sofia's Circle" (series 3, episodes 18–25) too, except episode 25 which only Will
+TV: "The Story of the Forest" (series 2, episodes 13-17) watched entirely by Local, Will and
+Zoe; "Sofia's Circle" (series 3, episodes 18-25) too, except episode 25 which only Will
 watched; "Oakland Wolf" (series 1): only episode 2 (which shares its file with episode 3)
 watched, by Will; episode 12 has no file.
 """

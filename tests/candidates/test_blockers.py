@@ -92,9 +92,7 @@ async def test_exclusions_match_on_path_segment_boundaries(store, tmp_path):
         assert await flags(sc, "movie", paul, watched_match_mode="any") == ["path_excluded"]
 
 
-async def test_a_type_mismatch_blocks_the_episode_and_leaves_the_movie_uncertain(
-    store, tmp_path
-):
+async def test_a_type_mismatch_blocks_the_episode_and_leaves_the_movie_uncertain(store, tmp_path):
     library = base_library()
     movie_key = library.movies[4].plex_rating_key
     episode_key = library.episodes[4].plex_rating_key
@@ -112,9 +110,7 @@ async def test_a_type_mismatch_blocks_the_episode_and_leaves_the_movie_uncertain
         assert "type mismatch" in row["mapping_status"]["details"]
 
 
-async def test_two_integrations_owning_one_path_block_on_ownership_and_mapping(
-    store, tmp_path
-):
+async def test_two_integrations_owning_one_path_block_on_ownership_and_mapping(store, tmp_path):
     copy = {"name": "radarr-copy"}  # a second Radarr with the same files and mappings
     with scenario(store, tmp_path, extra=[copy]) as sc:
         await sc.sync()

@@ -178,10 +178,9 @@ async def test_items_removed_upstream_are_never_candidates(store, tmp_path):
         sc.library.delete_episode_file(sc.library.episodes[13].episode_file_id)
         await sc.sync()
         for mode in ("all", "any", "none"):
-            assert memory not in await sc.ids("movie", watched_match_mode=mode, include_blocked=True)
-            assert forest_pilot not in await sc.ids(
-                "tv_episode", watched_match_mode=mode, include_blocked=True
-            )
+            every = {"watched_match_mode": mode, "include_blocked": True}
+            assert memory not in await sc.ids("movie", **every)
+            assert forest_pilot not in await sc.ids("tv_episode", **every)
         season = (await sc.query("tv_season"))["items"][0]
         assert season["episode_count"] == 4  # the episode without a file no longer counts
 
@@ -200,9 +199,10 @@ async def test_paging_walks_every_row_once_in_sort_order(store, tmp_path, sort):
                     extra = {"cursor": cursor} if cursor else {}
                     page = await sc.query(scope, limit=2, **args, **extra)
                     pages += page["items"]
-                    assert page["diagnostics"]["rows_matching"] == whole["diagnostics"][
-                        "rows_matching"
-                    ]
+                    assert (
+                        page["diagnostics"]["rows_matching"]
+                        == whole["diagnostics"]["rows_matching"]
+                    )
                     cursor = page["page"]["next_cursor"]
                     if cursor is None:
                         break
@@ -217,9 +217,9 @@ async def test_paging_walks_every_row_once_in_sort_order(store, tmp_path, sort):
 def sort_value(row: dict, sort: str):
     if sort == "reclaimable_bytes":
         return row["reclaimable_bytes"]
-    value = row["watched_summary"]["last_watched_at"] if sort == "last_watched_at" else row[
-        "added_at"
-    ]
+    value = (
+        row["watched_summary"]["last_watched_at"] if sort == "last_watched_at" else row["added_at"]
+    )
     return value or ""
 
 
