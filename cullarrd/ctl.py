@@ -23,15 +23,19 @@ from cullarrd.ctl_render import (
     progress_line,
     render_audit,
     render_changed,
+    render_exclusions,
     render_generic,
     render_integrations,
+    render_keep_markers,
     render_password_set,
     render_reload,
+    render_removed,
     render_run,
     render_runs,
     render_settings,
     render_status,
     render_sync,
+    render_views,
 )
 
 DEFAULT_SOCKET_PATH = "/run/cullarr/cullarrd.sock"
@@ -104,6 +108,37 @@ def build_set_password(ns: argparse.Namespace) -> dict[str, Any]:
     return {"email": ns.email, "password": read_password()}
 
 
+def user_id_list(raw: str) -> list[int]:
+    """``1,2`` into ``[1, 2]`` (an argparse ``type``)."""
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected user ids such as 1,2, got {raw!r}") from None
+    if not ids:
+        raise argparse.ArgumentTypeError("expected at least one user id")
+    return ids
+
+
+def build_keep_add(ns: argparse.Namespace) -> dict[str, Any]:
+    args: dict[str, Any] = {"target_type": ns.target_type, "target_id": ns.target_id}
+    if ns.note is not None:
+        args["note"] = ns.note
+    return args
+
+
+def build_view_add(ns: argparse.Namespace) -> dict[str, Any]:
+    """The view's filters from the flags given; the daemon validates them."""
+    given = {
+        "plex_user_ids": ns.user_ids,
+        "watched_match_mode": ns.match,
+        "include_blocked": ns.include_blocked or None,
+        "sort": ns.sort,
+        "order": ns.order,
+    }
+    filters = {key: value for key, value in given.items() if value is not None}
+    return {"name": ns.name, "scope": ns.scope, "filters": filters}
+
+
 @dataclass(frozen=True)
 class Command:
     """One CLI command and the socket command it sends."""
@@ -123,6 +158,9 @@ GROUP_HELP = {
     ("settings",): "read and change runtime settings",
     ("operator",): "manage the operator account",
     ("integrations",): "list and check the configured services",
+    ("keep",): "keep movies, episodes, seasons or series from deletion",
+    ("exclude",): "exclude path prefixes from deletion",
+    ("views",): "saved candidate queries",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -220,6 +258,114 @@ COMMANDS: tuple[Command, ...] = (
         render=render_password_set,
         epilog="The password is prompted for twice on a terminal, else read as one stdin line.",
     ),
+    Command(
+        ("keep", "add"),
+        "keep.add",
+        "keep one movie, episode, season or series from deletion",
+        arguments=(
+            arg("target_type", choices=["movie", "episode", "season", "series", "show"]),
+            arg("target_id", type=int, metavar="ID"),
+            arg("--note", metavar="TEXT", help="why it is kept"),
+        ),
+        build=build_keep_add,
+        render=render_keep_markers,
+    ),
+    Command(
+        ("keep", "rm"),
+        "keep.remove",
+        "remove a keep marker",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id},
+        render=render_removed("keep marker"),
+    ),
+    Command(("keep", "list"), "keep.list", "list keep markers", render=render_keep_markers),
+    Command(
+        ("exclude", "add"),
+        "exclusions.add",
+        "exclude every file under an absolute path prefix from deletion",
+        arguments=(
+            arg("name", metavar="NAME"),
+            arg("path_prefix", metavar="PREFIX"),
+            arg("--disabled", action="store_true", help="add it switched off"),
+        ),
+        build=lambda ns: {
+            "name": ns.name,
+            "path_prefix": ns.path_prefix,
+            "enabled": not ns.disabled,
+        },
+        render=render_exclusions,
+    ),
+    Command(
+        ("exclude", "rm"),
+        "exclusions.remove",
+        "remove a path exclusion",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id},
+        render=render_removed("path exclusion"),
+    ),
+    Command(
+        ("exclude", "list"), "exclusions.list", "list path exclusions", render=render_exclusions
+    ),
+    Command(
+        ("exclude", "enable"),
+        "exclusions.set_enabled",
+        "switch a path exclusion on",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id, "enabled": True},
+        render=render_exclusions,
+    ),
+    Command(
+        ("exclude", "disable"),
+        "exclusions.set_enabled",
+        "switch a path exclusion off",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id, "enabled": False},
+        render=render_exclusions,
+    ),
+    Command(
+        ("exclude", "rename"),
+        "exclusions.update",
+        "rename a path exclusion",
+        arguments=(arg("id", type=int, metavar="ID"), arg("name", metavar="NAME")),
+        build=lambda ns: {"id": ns.id, "name": ns.name},
+        render=render_exclusions,
+    ),
+    Command(
+        ("views", "add"),
+        "views.add",
+        "save a candidate query under a name",
+        arguments=(
+            arg("name", metavar="NAME"),
+            arg(
+                "--scope", required=True, metavar="S", help="movie, tv_episode, tv_season, tv_show"
+            ),
+            arg(
+                "--user-ids",
+                "--users-ids",
+                dest="user_ids",
+                type=user_id_list,
+                metavar="1,2",
+                help="plex user ids (default: all non-hidden users)",
+            ),
+            arg("--match", choices=["all", "any", "none"], help="watched match mode"),
+            arg("--include-blocked", action="store_true", help="also show blocked rows"),
+            arg(
+                "--sort", metavar="S", help="reclaimable_bytes, last_watched_at, added_at or title"
+            ),
+            arg("--order", choices=["asc", "desc"]),
+        ),
+        build=build_view_add,
+        render=render_views,
+    ),
+    Command(
+        ("views", "rm"),
+        "views.remove",
+        "remove a saved view",
+        arguments=(arg("id", type=int, metavar="ID"),),
+        build=lambda ns: {"id": ns.id},
+        render=render_removed("saved view"),
+    ),
+    Command(("views", "list"), "views.list", "list saved views", render=render_views),
 )
 
 

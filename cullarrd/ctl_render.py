@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -269,7 +269,7 @@ def render_views(result: Any, ns: argparse.Namespace) -> str:
     return "\n".join(_table(["ID", "NAME", "SCOPE", "FILTERS"], rows)) if rows else "no saved views"
 
 
-def render_removed(noun: str) -> Any:
+def render_removed(noun: str) -> Callable[[Any, argparse.Namespace], str]:
     """A renderer confirming ``{"removed": id}`` as ``removed <noun> <id>``."""
 
     def render(result: Any, ns: argparse.Namespace) -> str:

@@ -39,6 +39,7 @@ TARGET_MODELS: dict[str, type[Model]] = {
 CANDIDATE_PREFIX = {"movie": "movie", "episode": "episode", "season": "season", "series": "show"}
 NOTE_MAX_LENGTH = 500
 NAME_MAX_LENGTH = 200
+MAX_ID = 2**63 - 1
 
 _name = text(max_length=NAME_MAX_LENGTH)
 _path_prefix = absolute_path()
@@ -91,7 +92,7 @@ def _conflict(field: str, message: str, existing_id: int) -> Conflict:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 # --- keep markers -------------------------------------------------------------------------------
@@ -321,7 +322,8 @@ def _view_values(
             fields.fail(key, message)
     users = filters.get("plex_user_ids") if isinstance(filters, dict) else None
     if users and "filters.plex_user_ids" not in fields.errors:
-        known = {u.id for u in PlexUser.select(PlexUser.id).where(PlexUser.id.in_(users))}
+        storable = [user_id for user_id in users if _is_id(user_id)]
+        known = {u.id for u in PlexUser.select(PlexUser.id).where(PlexUser.id.in_(storable))}
         unknown = sorted(set(users) - known)
         if unknown:
             fields.fail("filters.plex_user_ids", f"no plex user has id {_ids(unknown)}")

@@ -94,7 +94,7 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**63 for v in value
         ):
             self.fail(key, "must be a list of positive integer user ids")
             return None

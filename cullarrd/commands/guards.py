@@ -11,8 +11,6 @@ from typing import Any
 from cullarrd.candidates import guards
 from cullarrd.service import Args, Caller, Service, command
 
-MAX_ID = 2**63 - 1
-
 
 def _audit(svc: Service, caller: Caller) -> guards.AuditContext:
     return guards.AuditContext(
@@ -22,7 +20,7 @@ def _audit(svc: Service, caller: Caller) -> guards.AuditContext:
 
 def _row_id(reader: Args) -> int:
     """The required ``id`` argument; raises with every argument problem when it is unusable."""
-    row_id = reader.integer("id", None, 1, MAX_ID)
+    row_id = reader.integer("id", None, 1, guards.MAX_ID)
     if row_id is None:
         reader.errors.setdefault("id", ["is required"])
         reader.done()
