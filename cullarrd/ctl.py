@@ -22,6 +22,7 @@ from cullarrd.ctl_render import (
     inline,
     progress_line,
     render_audit,
+    render_candidates,
     render_changed,
     render_exclusions,
     render_generic,
@@ -35,6 +36,7 @@ from cullarrd.ctl_render import (
     render_settings,
     render_status,
     render_sync,
+    render_users,
     render_views,
 )
 
@@ -117,6 +119,22 @@ def user_id_list(raw: str) -> list[int]:
     if not ids:
         raise argparse.ArgumentTypeError("expected at least one user id")
     return ids
+
+
+def build_candidates(ns: argparse.Namespace) -> dict[str, Any]:
+    """The query from the flags given; the daemon validates every field and resolves names."""
+    given = {
+        "scope": ns.scope,
+        "users": [u.strip() for u in ns.users.split(",") if u.strip()] if ns.users else None,
+        "watched_match_mode": ns.match,
+        "include_blocked": True if ns.include_blocked else None,
+        "sort": ns.sort,
+        "order": ns.order,
+        "limit": ns.limit,
+        "cursor": ns.cursor,
+        "saved_view": ns.view,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def build_keep_add(ns: argparse.Namespace) -> dict[str, Any]:
@@ -257,6 +275,26 @@ COMMANDS: tuple[Command, ...] = (
         build=build_set_password,
         render=render_password_set,
         epilog="The password is prompted for twice on a terminal, else read as one stdin line.",
+    ),
+    Command(("users",), "users.list", "list the Plex users Tautulli knows", render=render_users),
+    Command(
+        ("candidates",),
+        "candidates.query",
+        "what is safe to delete: one page of candidates with blockers and reasons",
+        arguments=(
+            arg("--scope", choices=["movie", "tv_episode", "tv_season", "tv_show"]),
+            arg("--users", metavar="A,B", help="usernames, friendly names or Tautulli user ids"),
+            arg("--match", choices=["all", "any", "none"], help="default: all"),
+            arg("--include-blocked", action="store_true", help="also show blocked rows"),
+            arg("--sort", choices=["reclaimable_bytes", "last_watched_at", "added_at", "title"]),
+            arg("--order", choices=["asc", "desc"]),
+            arg("--limit", type=int, metavar="N", help="rows per page, 1..200 (default 50)"),
+            arg("--cursor", metavar="C", help="the next-page cursor a previous page printed"),
+            arg("--view", metavar="NAME", help="a saved view's filters as defaults"),
+        ),
+        build=build_candidates,
+        render=render_candidates,
+        epilog="Without --users every user Plex has not hidden counts.",
     ),
     Command(
         ("keep", "add"),

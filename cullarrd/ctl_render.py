@@ -278,3 +278,47 @@ def render_removed(noun: str) -> Callable[[Any, argparse.Namespace], str]:
         return f"removed {noun} {result['removed']}"
 
     return render
+
+
+def render_users(result: Any, ns: argparse.Namespace) -> str:
+    """Plex users: store id, Tautulli id, names, hidden."""
+    rows_in = _items(result)
+    if rows_in is None:
+        return render_generic(result, ns)
+    keys = ("id", "tautulli_user_id", "username", "friendly_name", "hidden")
+    rows = [[inline(r.get(k)) for k in keys] for r in rows_in]
+    headers = ["ID", "TAUTULLI ID", "USERNAME", "FRIENDLY NAME", "HIDDEN"]
+    return "\n".join(_table(headers, rows)) if rows else "no Plex users yet (run a sync)"
+
+
+def _gb(value: Any) -> str:
+    return f"{value / 1e9:.2f}" if isinstance(value, int | float) else "-"
+
+
+def render_candidates(result: Any, ns: argparse.Namespace) -> str:
+    """One page of candidates as a table, then the totals and how to get the next page."""
+    if not isinstance(result, dict) or "items" not in result:
+        return render_generic(result, ns)
+    rows = []
+    for item in result["items"]:
+        watched = item.get("watched_summary") or {}
+        rows.append([
+            inline(item.get("candidate_id")), inline(item.get("title")),
+            _gb(item.get("reclaimable_bytes")),
+            f"{watched.get('watched_user_count', 0)}/{watched.get('selected_user_count', 0)}",
+            inline(watched.get("last_watched_at")),
+            inline(item.get("blocker_flags")), inline(item.get("risk_flags")),
+        ])  # fmt: skip
+    headers = ["ID", "TITLE", "GB", "WATCHED", "LAST WATCHED", "BLOCKERS", "RISKS"]
+    lines = _table(headers, rows) if rows else ["no candidates match"]
+    diag = result.get("diagnostics") or {}
+    lines.append(
+        f"{diag.get('rows_returned', 0)} shown of {diag.get('rows_matching', 0)} matching "
+        f"({diag.get('rows_scanned', 0)} scanned, {diag.get('rows_filtered_unwatched', 0)} not "
+        f"watched as asked, {diag.get('rows_filtered_blocked', 0)} blocked and hidden); "
+        f"{_gb(diag.get('total_reclaimable_bytes'))} GB reclaimable in all"
+    )
+    cursor = (result.get("page") or {}).get("next_cursor")
+    if cursor:
+        lines.append(f"next page: --cursor {cursor}")
+    return "\n".join(lines)

@@ -225,7 +225,7 @@ def shape_rows(
     text, params = sql.bind(sql.watchers(ctx, query.scope), values, db.param)
     for row in _fetch(db, text, params):
         watched_counts.setdefault(int(row["gid"]), {})[int(row["uid"])] = int(row["watched"])
-    shared = _shared_episodes(files) if query.scope == "tv_episode" else {}
+    owners = _file_owners(files) if query.scope != "movie" else {}
     now = utcnow()
     by_id = {u.id: u for u in users}
     items = []
@@ -241,7 +241,12 @@ def shape_rows(
             if count >= needed and uid in by_id
         ]
         blockers = [name for name in BLOCKER_NAMES if record[f"f_{name}"]]
-        risks = [name for name in RISK_NAMES if record[f"r_{name}"]]
+        sharing = _sharing(query.scope, row_id, row_files, owners)
+        risks = [
+            name
+            for name in RISK_NAMES
+            if record[f"r_{name}"] or (name == "shared_file" and sharing)
+        ]
         last_at, added_at = _when(record["last_at"]), _when(record["added_at"])
         item = {
             "candidate_id": f"{ID_PREFIX[query.scope]}:{row_id}",
@@ -268,8 +273,8 @@ def shape_rows(
         if query.scope in ("tv_season", "tv_show"):
             item["episode_count"] = episode_count
             item["eligible_episode_count"] = int(record["eligible_count"] or 0)
-        if query.scope == "tv_episode":
-            item["shared_with_episode_ids"] = [e for e in shared.get(row_id, []) if e != row_id]
+        if query.scope != "movie":
+            item["shared_with_episode_ids"] = sharing
         items.append(item)
     return items
 
@@ -317,22 +322,43 @@ def _reasons(
     return reasons
 
 
-def _shared_episodes(files: Mapping[int, list[dict[str, Any]]]) -> dict[int, list[int]]:
-    """For each page episode: every present episode on its file (itself included)."""
+def _file_owners(files: Mapping[int, list[dict[str, Any]]]) -> dict[int, list[tuple[int, ...]]]:
+    """For each file on the page: ``(episode, season, series)`` of every present episode on it."""
     file_ids = {int(f["id"]) for row in files.values() for f in row}
-    owners: dict[int, list[int]] = {}
+    owners: dict[int, list[tuple[int, ...]]] = {}
+    if not file_ids:
+        return owners
     rows = (
-        Episode.select(Episode.id, Episode.media_file)
+        Episode.select(Episode.id, Episode.media_file, Episode.season, Season.series)
+        .join(Season)
         .where(Episode.media_file.in_(list(file_ids)), Episode.missing_since.is_null())
         .order_by(Episode.id)
         .tuples()
     )
-    for episode_id, file_id in rows:
-        owners.setdefault(int(file_id), []).append(int(episode_id))
-    return {
-        row_id: sorted({e for f in row for e in owners.get(int(f["id"]), [])})
-        for row_id, row in files.items()
+    for episode_id, file_id, season_id, series_id in rows:
+        owners.setdefault(int(file_id), []).append((episode_id, season_id, series_id))
+    return owners
+
+
+# Which owner column names the row itself, per scope (``shared_file``: a file of the row also
+# holds an episode outside it).
+OWNER_KEY = {"tv_episode": 0, "tv_season": 1, "tv_show": 2}
+
+
+def _sharing(
+    scope: str, row_id: int, row_files: list[dict[str, Any]], owners: Mapping[int, list]
+) -> list[int]:
+    """Episodes outside the row that share one of its files."""
+    if scope not in OWNER_KEY:
+        return []
+    key = OWNER_KEY[scope]
+    others = {
+        owner[0]
+        for f in row_files
+        for owner in owners.get(int(f["id"]), [])
+        if owner[key] != row_id
     }
+    return sorted(others)
 
 
 # --- titles and ids, per scope -----------------------------------------------------------------

@@ -26,10 +26,12 @@ DIALECT = {
     "sqlite": {
         "epoch": "CAST(strftime('%s', {0}) AS INTEGER)",
         "pad": "printf('%04d', {0})",
+        "bytewise": "{0}",  # SQLite compares text byte by byte already
     },
     "postgresql": {
         "epoch": "CAST(EXTRACT(EPOCH FROM {0}) AS BIGINT)",
         "pad": "LPAD(CAST({0} AS TEXT), 4, '0')",
+        "bytewise": '{0} COLLATE "C"',
     },
 }
 PRESENT_FILE = "f.missing_since IS NULL AND f.culled_at IS NULL"
@@ -104,83 +106,110 @@ def _sum_flags(prefix: str, names: Sequence[str]) -> str:
 
 
 def common_ctes(ctx: Context, watchable_type: str) -> str:
-    """Per-user watched state of the selected users, ambiguous paths, enabled exclusions."""
+    """Small sets every scope reads: the selected users' watch state per item, the files under
+    an enabled exclusion or on an ambiguously owned path, the unavailable integrations.
+
+    Each blocker is computed once as a set of ids and joined, never re-evaluated per row.
+    ``sel CROSS JOIN watch_stats`` makes SQLite walk the (user, type, id) index user by user
+    instead of every stats row of the type.
+    """
     watched = watched_expr(ctx)
+    path = "f.path_canonical"
     return f"""
+sel AS (SELECT id AS uid FROM plex_users WHERE id IN (:users*)),
 uw AS (
     SELECT ws.watchable_id AS wid, ws.plex_user_id AS uid,
         CASE WHEN {watched} THEN 1 ELSE 0 END AS watched,
         CASE WHEN NOT ({watched}) AND ws.max_view_offset_ms >= :min_offset THEN 1 ELSE 0 END
             AS progressing,
         ws.last_watched_at AS last_at
-    FROM watch_stats ws
-    WHERE ws.watchable_type = '{watchable_type}' AND ws.plex_user_id IN (:users*)
+    FROM sel CROSS JOIN watch_stats ws
+    WHERE ws.plex_user_id = sel.uid AND ws.watchable_type = '{watchable_type}'
 ),
 w AS (
     SELECT wid, SUM(watched) AS watched_users, MAX(progressing) AS progressing,
         MAX(last_at) AS last_at
     FROM uw GROUP BY wid
 ),
-amb AS (
-    SELECT f.path_canonical FROM media_files f WHERE {PRESENT_FILE}
-    GROUP BY f.path_canonical HAVING COUNT(DISTINCT f.integration_id) > 1
+amb_files AS (
+    SELECT f.id FROM ambiguous_paths a CROSS JOIN media_files f
+    WHERE f.path_canonical = a.path_canonical
 ),
-excl AS (SELECT path_prefix FROM path_exclusions WHERE enabled = TRUE)"""
+excl_files AS (
+    SELECT f.id FROM path_exclusions x CROSS JOIN media_files f
+    WHERE x.enabled = TRUE AND f.path_canonical = x.path_prefix
+    UNION
+    SELECT f.id FROM path_exclusions x CROSS JOIN media_files f
+    WHERE x.enabled = TRUE AND x.path_prefix <> '/'
+        AND {ctx.fn("bytewise", path)} > {ctx.fn("bytewise", "x.path_prefix || '/'")}
+        AND {ctx.fn("bytewise", path)} < {ctx.fn("bytewise", "x.path_prefix || '0'")}
+    UNION
+    SELECT f.id FROM path_exclusions x CROSS JOIN media_files f
+    WHERE x.enabled = TRUE AND x.path_prefix = '/'
+),
+unavailable AS (
+    SELECT id FROM integrations
+    WHERE status = 'removed' OR supported_for_delete = FALSE OR last_sync_outcome = 'failed'
+)"""
 
 
-EXCLUDED = """EXISTS (SELECT 1 FROM excl WHERE excl.path_prefix = '/'
-    OR f.path_canonical = excl.path_prefix
-    OR SUBSTR(f.path_canonical, 1, LENGTH(excl.path_prefix) + 1) = excl.path_prefix || '/')"""
-UNAVAILABLE = (
-    "(i.status = 'removed' OR i.supported_for_delete = FALSE OR i.last_sync_outcome = 'failed')"
-)
+# A path is under a prefix when it equals it or continues with "/": the range ("p/", "p0")
+# holds exactly the latter in byte order ("/" is 0x2F, "0" the next byte), so each exclusion is
+# one range scan of the path index.
+def lazy(condition: str, match: str) -> str:
+    """A 0/1 flag evaluated only for rows that match the mode (the others cannot be shown,
+    counted as blocked or make a roll-up eligible), so most rows skip every lookup."""
+    return f"CASE WHEN {match} THEN (CASE WHEN {condition} THEN 1 ELSE 0 END) ELSE 0 END"
 
 
-def episode_base(ctx: Context, target: str = "") -> str:
-    """``ep``: one row per present episode with a present file, its flags and watch counts."""
+def episode_base(ctx: Context, query: CandidateQuery, target: str = "") -> str:
+    """``ep``: one row per present episode with a present file, its flags and watch counts.
+
+    Blocker flags are looked up only for episodes that match the mode on their own: in a
+    season or show that matches, every episode that can be eligible does.
+    """
+    match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+    episode_key = "LOWER(sr.title) || '|' || e.season_number || '|' || e.episode_number"
     return f"""
 ua AS (
-    SELECT DISTINCT LOWER(grandparent_title) AS show_title, season_number AS s,
-        episode_number AS n
+    SELECT DISTINCT LOWER(grandparent_title) || '|' || season_number || '|' || episode_number
+        AS episode_key
     FROM watch_history
     WHERE watchable_id IS NULL AND media_type = 'episode' AND tautulli_user_id IN (:tautulli*)
+        AND season_number IS NOT NULL AND episode_number IS NOT NULL
 ),
-shared AS (
-    SELECT media_file_id, MIN(season_id) AS lo, MAX(season_id) AS hi FROM episodes
-    WHERE media_file_id IS NOT NULL AND missing_since IS NULL
-    GROUP BY media_file_id HAVING COUNT(*) > 1
+kept AS (
+    SELECT keepable_id AS eid FROM keep_markers WHERE keepable_type = 'episode'
+    UNION
+    SELECT e.id FROM keep_markers k CROSS JOIN episodes e
+    WHERE k.keepable_type = 'season' AND e.season_id = k.keepable_id
+    UNION
+    SELECT e.id FROM keep_markers k CROSS JOIN seasons s CROSS JOIN episodes e
+    WHERE k.keepable_type = 'series' AND s.series_id = k.keepable_id AND e.season_id = s.id
 ),
 ep AS MATERIALIZED (
     SELECT e.id AS episode_id, e.season_id, se.series_id, se.season_number, e.episode_number,
-        e.media_file_id, f.size_bytes, f.added_at, e.mapping_status_code AS mapping,
+        e.media_file_id, f.size_bytes, f.added_at,
         {MAPPING_RANK.format("e.mapping_status_code")} AS mapping_rank,
         COALESCE(w.watched_users, 0) AS watched_users, w.last_at,
-        CASE WHEN {EXCLUDED} THEN 1 ELSE 0 END AS f_path_excluded,
-        CASE WHEN ke.id IS NOT NULL OR ks.id IS NOT NULL OR kr.id IS NOT NULL THEN 1 ELSE 0 END
-            AS f_keep_marked,
+        {lazy("f.id IN (SELECT id FROM excl_files)", match)} AS f_path_excluded,
+        {lazy("e.id IN (SELECT eid FROM kept)", match)} AS f_keep_marked,
         COALESCE(w.progressing, 0) AS f_in_progress_any,
         CASE WHEN e.mapping_status_code = 'ambiguous_conflict' THEN 1 ELSE 0 END
             AS f_ambiguous_mapping,
-        CASE WHEN amb.path_canonical IS NOT NULL THEN 1 ELSE 0 END AS f_ambiguous_ownership,
-        CASE WHEN {UNAVAILABLE} THEN 1 ELSE 0 END AS f_integration_unavailable,
-        CASE WHEN ua.show_title IS NOT NULL THEN 1 ELSE 0 END AS f_unattributed_watch_history,
+        {lazy("f.id IN (SELECT id FROM amb_files)", match)} AS f_ambiguous_ownership,
+        {lazy("e.integration_id IN (SELECT id FROM unavailable)", match)}
+            AS f_integration_unavailable,
+        {lazy(f"{episode_key} IN (SELECT episode_key FROM ua)", match)}
+            AS f_unattributed_watch_history,
         0 AS r_multiple_versions,
         CASE WHEN e.plex_rating_key IS NULL THEN 1 ELSE 0 END AS r_no_plex_mapping,
         CASE WHEN e.mapping_status_code = 'provisional_title_year' THEN 1 ELSE 0 END
             AS r_provisional_mapping,
-        CASE WHEN sh.media_file_id IS NOT NULL THEN 1 ELSE 0 END AS r_shared_file,
-        CASE WHEN sh.lo <> sh.hi THEN 1 ELSE 0 END AS r_shared_across_seasons,
+        0 AS r_shared_file,
         LOWER(COALESCE(sr.sort_title, sr.title)) AS series_key
     FROM {EPISODE_FROM}
-    JOIN integrations i ON i.id = e.integration_id
     LEFT JOIN w ON w.wid = e.id
-    LEFT JOIN amb ON amb.path_canonical = f.path_canonical
-    LEFT JOIN keep_markers ke ON ke.keepable_type = 'episode' AND ke.keepable_id = e.id
-    LEFT JOIN keep_markers ks ON ks.keepable_type = 'season' AND ks.keepable_id = e.season_id
-    LEFT JOIN keep_markers kr ON kr.keepable_type = 'series' AND kr.keepable_id = se.series_id
-    LEFT JOIN ua ON ua.show_title = LOWER(sr.title) AND ua.s = e.season_number
-        AND ua.n = e.episode_number
-    LEFT JOIN shared sh ON sh.media_file_id = e.media_file_id
     WHERE {PRESENT_EPISODE} {target}
 )"""
 
@@ -193,7 +222,7 @@ def episode_rows(ctx: Context, query: CandidateQuery) -> str:
     )
     flags = ", ".join(f"ep.f_{name}" for name in EPISODE_BLOCKERS)
     risks = ", ".join(f"ep.r_{name}" for name in RISK_NAMES)
-    return f"""{episode_base(ctx, target)},
+    return f"""{episode_base(ctx, query, target)},
 cand AS (
     SELECT ep.episode_id AS row_id, ep.size_bytes AS bytes, ep.watched_users, ep.last_at,
         ep.added_at, {flags}, 0 AS f_rollup_not_strictly_eligible, {risks},
@@ -210,11 +239,10 @@ def rollup_rows(ctx: Context, query: CandidateQuery, group: str) -> str:
     episode_match = match_expr(query.watched_match_mode, "ep.watched_users")
     episode_blocked = _sum_flags("ep.f_", EPISODE_BLOCKERS)
     flags = ", ".join(f"MAX(ok.f_{name}) AS f_{name}" for name in EPISODE_BLOCKERS)
-    shared = "MAX(ok.r_shared_across_seasons)" if group == "season_id" else "0"
     title_key = "MAX(ok.series_key)"
     if group == "season_id":
         title_key += f" || ' ' || {ctx.fn('pad', 'MAX(ok.season_number)')}"
-    return f"""{episode_base(ctx, target)},
+    return f"""{episode_base(ctx, query, target)},
 ok AS (
     SELECT ep.*, CASE WHEN {episode_match} AND {episode_blocked} = 0 THEN 1 ELSE 0 END AS eligible
     FROM ep
@@ -223,7 +251,7 @@ grp AS (
     SELECT ok.{group} AS gid, COUNT(*) AS episode_count, SUM(ok.eligible) AS eligible_count,
         MAX(ok.last_at) AS last_at, MAX(ok.added_at) AS added_at, {flags},
         0 AS r_multiple_versions, MAX(ok.r_no_plex_mapping) AS r_no_plex_mapping,
-        MAX(ok.r_provisional_mapping) AS r_provisional_mapping, {shared} AS r_shared_file,
+        MAX(ok.r_provisional_mapping) AS r_provisional_mapping, 0 AS r_shared_file,
         MAX(ok.mapping_rank) AS mapping_rank,
         SUM(CASE WHEN ok.mapping_rank >= {VERIFIED_RANKS} THEN 1 ELSE 0 END) AS unverified_count,
         {title_key} AS title_key
@@ -263,6 +291,14 @@ cand AS (
 def movie_rows(ctx: Context, query: CandidateQuery) -> str:
     target = "AND m.id IN (:targets*)" if query.target_ids is not None else ""
     file_target = "AND f.attachable_id IN (:targets*)" if query.target_ids is not None else ""
+    match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+
+    def files_in(ids: str) -> str:
+        return (
+            f"m.id IN (SELECT f.attachable_id FROM media_files f WHERE f.id IN ({ids})"
+            " AND f.attachable_type = 'movie')"
+        )
+
     return f"""
 uam AS (
     SELECT DISTINCT LOWER(title) AS title, year FROM watch_history
@@ -270,26 +306,31 @@ uam AS (
 ),
 mf AS (
     SELECT f.attachable_id AS movie_id, COUNT(*) AS versions, SUM(f.size_bytes) AS bytes,
-        MAX(f.added_at) AS added_at,
-        MAX(CASE WHEN {EXCLUDED} THEN 1 ELSE 0 END) AS f_path_excluded,
-        MAX(CASE WHEN amb.path_canonical IS NOT NULL THEN 1 ELSE 0 END) AS f_ambiguous_ownership
+        MAX(f.added_at) AS added_at
     FROM media_files f
-    LEFT JOIN amb ON amb.path_canonical = f.path_canonical
     WHERE f.attachable_type = 'movie' AND {PRESENT_FILE} {file_target}
     GROUP BY f.attachable_id
 ),
 cand AS (
     SELECT m.id AS row_id, mf.bytes, COALESCE(w.watched_users, 0) AS watched_users, w.last_at,
         COALESCE(mf.added_at, m.added_at) AS added_at,
-        mf.f_path_excluded,
-        CASE WHEN km.id IS NOT NULL THEN 1 ELSE 0 END AS f_keep_marked,
+        {lazy(files_in("SELECT id FROM excl_files"), match)} AS f_path_excluded,
+        {
+        lazy("m.id IN (SELECT keepable_id FROM keep_markers WHERE keepable_type = 'movie')", match)
+    } AS f_keep_marked,
         COALESCE(w.progressing, 0) AS f_in_progress_any,
         CASE WHEN m.mapping_status_code = 'ambiguous_conflict' THEN 1 ELSE 0 END
             AS f_ambiguous_mapping,
-        mf.f_ambiguous_ownership,
-        CASE WHEN {UNAVAILABLE} THEN 1 ELSE 0 END AS f_integration_unavailable,
-        CASE WHEN EXISTS (SELECT 1 FROM uam WHERE uam.title = LOWER(m.title)
-            AND (uam.year IS NULL OR m.year IS NULL OR uam.year = m.year)) THEN 1 ELSE 0 END
+        {lazy(files_in("SELECT id FROM amb_files"), match)} AS f_ambiguous_ownership,
+        {lazy("m.integration_id IN (SELECT id FROM unavailable)", match)}
+            AS f_integration_unavailable,
+        {
+        lazy(
+            "EXISTS (SELECT 1 FROM uam WHERE uam.title = LOWER(m.title) AND (uam.year IS NULL"
+            " OR m.year IS NULL OR uam.year = m.year))",
+            match,
+        )
+    }
             AS f_unattributed_watch_history,
         0 AS f_rollup_not_strictly_eligible,
         CASE WHEN mf.versions > 1 THEN 1 ELSE 0 END AS r_multiple_versions,
@@ -302,9 +343,7 @@ cand AS (
         LOWER(COALESCE(m.sort_title, m.title)) AS title_key
     FROM movies m
     JOIN mf ON mf.movie_id = m.id
-    JOIN integrations i ON i.id = m.integration_id
     LEFT JOIN w ON w.wid = m.id
-    LEFT JOIN keep_markers km ON km.keepable_type = 'movie' AND km.keepable_id = m.id
     WHERE m.missing_since IS NULL {target}
 )"""
 
@@ -346,7 +385,7 @@ def statement(ctx: Context, query: CandidateQuery, *, everything: bool = False) 
     if everything:
         page = "ORDER BY row_id"
     return f"""WITH {common_ctes(ctx, watchable)},{scope_rows},
-scoped AS MATERIALIZED (
+scoped AS (
     SELECT cand.*, CASE WHEN {match_expr(query.watched_match_mode, "cand.watched_users")}
             THEN 1 ELSE 0 END AS matches,
         CASE WHEN {blocked} > 0 THEN 1 ELSE 0 END AS blocked,

@@ -284,6 +284,16 @@ class WatchHistory(BaseModel):
         table_name = "watch_history"
 
 
+class AmbiguousPath(BaseModel):
+    """A canonical path present files of more than one integration own (kept by the sync)."""
+
+    path_canonical = TextField(unique=True)
+    integration_count = IntegerField()
+
+    class Meta:
+        table_name = "ambiguous_paths"
+
+
 class KeepMarker(BaseModel):
     keepable_type = TextField()
     keepable_id = BigIntegerField()
@@ -358,6 +368,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     PlexUser,
     WatchStat,
     WatchHistory,
+    AmbiguousPath,
     KeepMarker,
     SyncRun,
     DeletionRun,

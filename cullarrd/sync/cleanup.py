@@ -24,7 +24,16 @@ from typing import Any
 import structlog
 from peewee import fn
 
-from cullarrd.store.models import BaseModel, Episode, Integration, MediaFile, Movie, Season, Series
+from cullarrd.store.models import (
+    AmbiguousPath,
+    BaseModel,
+    Episode,
+    Integration,
+    MediaFile,
+    Movie,
+    Season,
+    Series,
+)
 from cullarrd.sync.context import PhaseContext
 from cullarrd.sync.inventory_support import UPDATE_BATCH, batches
 from cullarrd.timeutil import utcnow
@@ -47,17 +56,46 @@ def ambiguous_paths_query() -> Any:
     )
 
 
-def count_ambiguous_paths() -> int:
-    """How many canonical paths have more than one owning integration."""
-    return ambiguous_paths_query().count()
+def refresh_ambiguous_paths() -> tuple[int, int]:
+    """Bring ``ambiguous_paths`` in line with the files (inside a write); (paths, rows written).
+
+    Only differences are written, so an unchanged library writes nothing.
+    """
+    now = utcnow()
+    owner = MediaFile.alias("ambiguous_owner")
+    found = dict(
+        ambiguous_paths_query()
+        .select(owner.path_canonical, fn.COUNT(fn.DISTINCT(owner.integration)))
+        .tuples()
+    )
+    stored = dict(
+        AmbiguousPath.select(AmbiguousPath.path_canonical, AmbiguousPath.integration_count).tuples()
+    )
+    gone = [path for path in stored if path not in found]
+    written = 0
+    for batch in batches(gone, UPDATE_BATCH):
+        written += (
+            AmbiguousPath.delete().where(AmbiguousPath.path_canonical.in_(list(batch))).execute()
+        )
+    for path, count in found.items():
+        if stored.get(path) == count:
+            continue
+        AmbiguousPath.insert(
+            path_canonical=path, integration_count=count, created_at=now, updated_at=now
+        ).on_conflict(
+            conflict_target=[AmbiguousPath.path_canonical],
+            update={AmbiguousPath.integration_count: count, AmbiguousPath.updated_at: now},
+        ).execute()
+        written += 1
+    return len(found), written
 
 
 async def risk_detection(ctx: PhaseContext) -> None:
-    """Phase ``risk_detection``: count ambiguously owned paths (candidates are blocked on them)."""
+    """Phase ``risk_detection``: record ambiguously owned paths (candidates are blocked on them)."""
     ctx.progress.add_total(1)
-    found = await ctx.store.read(count_ambiguous_paths)
+    found, written = await ctx.store.write(refresh_ambiguous_paths)
     ctx.progress.count("ambiguous_ownership_paths", found)
-    ctx.progress.advance(1)
+    ctx.progress.advance(1, written)
     if found:
         log.warning("sync.ambiguous_ownership", paths=found)
     await ctx.progress.flush()
@@ -111,6 +149,8 @@ async def cleanup(ctx: PhaseContext) -> None:
                 continue
             work = functools.partial(mark_missing, cfg.name, tables, seen, utcnow())
             marked, cleared = await ctx.store.write(work)
+            if marked or cleared:  # files came or went: ownership may have changed
+                await ctx.store.write(refresh_ambiguous_paths)
             ctx.progress.count("missing_marked", marked)
             ctx.progress.count("missing_cleared", cleared)
             ctx.progress.advance(1, marked + cleared)
