@@ -1,12 +1,17 @@
 """The candidate query as set-based SQL, one statement per page (SPEC §6, ARCHITECTURE rule 6).
 
-One statement computes, for every item of the scope that has a present file, its reclaimable
-bytes, how many selected users watched it, one 0/1 column per blocker (``f_<flag>``) and risk
-(``r_<flag>``), and its sort key; it then returns the diagnostics over all of them joined with
-one page (keyset-paged after the cursor). Seasons and shows aggregate their episodes in SQL:
-a user counts for a season only with every episode that has a file watched, a multi-episode
-file counts once, and any episode that is blocked or not eligible under the match mode makes
-the roll-up ``rollup_not_strictly_eligible``.
+One statement computes, for every item of the scope that has a present file (rows of the
+candidate index, ``index.py``), its reclaimable bytes, how many selected users watched it,
+one 0/1 column per blocker (``f_<flag>``) and risk (``r_<flag>``), and its sort key; it then
+returns the diagnostics over all of them joined with one page (keyset-paged after the cursor).
+Seasons and shows aggregate their episodes in SQL: a user counts for a season only with every
+episode that has a file watched, a multi-episode file counts once, and any episode that is
+blocked or not eligible under the match mode makes the roll-up ``rollup_not_strictly_eligible``.
+Blocker lookups run only for rows that match the mode, and a roll-up looks at the episodes of
+the seasons or shows that match only.
+
+With ``target_ids`` (deletion planning) the index rows are computed inline from the inventory
+by the same row definitions, for the named items only: nothing rests on a stale index row.
 
 Text is written with ``:name`` parameters (``:name*`` expands a list) and bound per dialect by
 ``bind``; the few functions SQLite and PostgreSQL spell differently come from ``DIALECT``.
@@ -19,7 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cullarrd.candidates.blockers import BLOCKER_NAMES, MAPPING_ORDER, RISK_NAMES
+from cullarrd.candidates import index
+from cullarrd.candidates.blockers import BLOCKER_NAMES, RISK_NAMES
+from cullarrd.candidates.index import AMBIGUOUS_RANK, EPISODE_FROM, PRESENT_EPISODE, PRESENT_FILE
 from cullarrd.candidates.params import CandidateQuery
 
 DIALECT = {
@@ -34,24 +41,8 @@ DIALECT = {
         "bytewise": '{0} COLLATE "C"',
     },
 }
-PRESENT_FILE = "f.missing_since IS NULL AND f.culled_at IS NULL"
-# An episode counts when it, its season, its series and its file are all present.
-EPISODE_FROM = """episodes e
-    JOIN media_files f ON f.id = e.media_file_id
-    JOIN seasons se ON se.id = e.season_id
-    JOIN series sr ON sr.id = se.series_id"""
-PRESENT_EPISODE = (
-    "e.missing_since IS NULL AND se.missing_since IS NULL AND sr.missing_since IS NULL"
-    f" AND {PRESENT_FILE}"
-)
-# Movie/episode row attributes (the 1/0 flags) the episode-level CTE and the movie rows share.
-EPISODE_BLOCKERS = [name for name in BLOCKER_NAMES if name != "rollup_not_strictly_eligible"]
-MAPPING_RANK = (
-    "CASE {0} "
-    + " ".join(f"WHEN '{code}' THEN {rank}" for rank, code in enumerate(MAPPING_ORDER))
-    + f" ELSE {MAPPING_ORDER.index('unresolved')} END"
-)
-VERIFIED_RANKS = 3  # ranks below this are verified mappings
+# Blockers an episode or movie has on its own (a roll-up adds ``rollup_not_strictly_eligible``).
+ITEM_BLOCKERS = [name for name in BLOCKER_NAMES if name != "rollup_not_strictly_eligible"]
 
 _PARAM = re.compile(r":([a-z_]+)(\*?)")
 
@@ -162,18 +153,32 @@ def lazy(condition: str, match: str) -> str:
     return f"CASE WHEN {match} THEN (CASE WHEN {condition} THEN 1 ELSE 0 END) ELSE 0 END"
 
 
-def episode_base(ctx: Context, query: CandidateQuery, target: str = "") -> str:
-    """``ep``: one row per present episode with a present file, its flags and watch counts.
+def sources(ctx: Context, query: CandidateQuery) -> dict[str, str]:
+    """Where the index rows come from: the index tables, or (for named targets) the same row
+    definitions evaluated inline over the inventory."""
+    if query.target_ids is None:
+        return {name: f"candidate_{name}" for name in ("episodes", "movies", "seasons", "shows")}
+    where = {
+        "tv_episode": "AND e.id IN (:targets*)",
+        "tv_season": "AND e.season_id IN (:targets*)",
+        "tv_show": "AND se.series_id IN (:targets*)",
+    }.get(query.scope, "AND FALSE")
+    episodes = f"({index.episode_rows(ctx.dialect, where)})"
+    return {
+        "episodes": episodes,
+        "movies": f"({index.movie_rows(ctx.dialect, 'AND m.id IN (:targets*)')})",
+        "seasons": f"({index.group_rows(ctx.dialect, 'season', episodes)})",
+        "shows": f"({index.group_rows(ctx.dialect, 'show', episodes)})",
+    }
 
-    Blocker flags are looked up only for episodes that match the mode on their own: in a
-    season or show that matches, every episode that can be eligible does.
-    """
+
+def episode_flags(ctx: Context, query: CandidateQuery, source: str, where: str = "") -> str:
+    """``ep``: index episodes with watch counts and flags (looked up for matching rows only)."""
     match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
-    episode_key = "LOWER(sr.title) || '|' || e.season_number || '|' || e.episode_number"
     return f"""
 ua AS (
     SELECT DISTINCT LOWER(grandparent_title) || '|' || season_number || '|' || episode_number
-        AS episode_key
+        AS history_key
     FROM watch_history
     WHERE watchable_id IS NULL AND media_type = 'episode' AND tautulli_user_id IN (:tautulli*)
         AND season_number IS NOT NULL AND episode_number IS NOT NULL
@@ -188,163 +193,135 @@ kept AS (
     WHERE k.keepable_type = 'series' AND s.series_id = k.keepable_id AND e.season_id = s.id
 ),
 ep AS MATERIALIZED (
-    SELECT e.id AS episode_id, e.season_id, se.series_id, se.season_number, e.episode_number,
-        e.media_file_id, f.size_bytes, f.added_at,
-        {MAPPING_RANK.format("e.mapping_status_code")} AS mapping_rank,
+    SELECT ce.episode_id, ce.season_id, ce.series_id, ce.season_number, ce.episode_number,
+        ce.media_file_id, ce.size_bytes, ce.added_at, ce.mapping_rank, ce.series_key,
         COALESCE(w.watched_users, 0) AS watched_users, w.last_at,
-        {lazy("f.id IN (SELECT id FROM excl_files)", match)} AS f_path_excluded,
-        {lazy("e.id IN (SELECT eid FROM kept)", match)} AS f_keep_marked,
+        {lazy("ce.media_file_id IN (SELECT id FROM excl_files)", match)} AS f_path_excluded,
+        {lazy("ce.episode_id IN (SELECT eid FROM kept)", match)} AS f_keep_marked,
         COALESCE(w.progressing, 0) AS f_in_progress_any,
-        CASE WHEN e.mapping_status_code = 'ambiguous_conflict' THEN 1 ELSE 0 END
-            AS f_ambiguous_mapping,
-        {lazy("f.id IN (SELECT id FROM amb_files)", match)} AS f_ambiguous_ownership,
-        {lazy("e.integration_id IN (SELECT id FROM unavailable)", match)}
+        CASE WHEN ce.mapping_rank = {AMBIGUOUS_RANK} THEN 1 ELSE 0 END AS f_ambiguous_mapping,
+        {lazy("ce.media_file_id IN (SELECT id FROM amb_files)", match)} AS f_ambiguous_ownership,
+        {lazy("ce.integration_id IN (SELECT id FROM unavailable)", match)}
             AS f_integration_unavailable,
-        {lazy(f"{episode_key} IN (SELECT episode_key FROM ua)", match)}
+        {lazy("ce.history_key IN (SELECT history_key FROM ua)", match)}
             AS f_unattributed_watch_history,
-        0 AS r_multiple_versions,
-        CASE WHEN e.plex_rating_key IS NULL THEN 1 ELSE 0 END AS r_no_plex_mapping,
-        CASE WHEN e.mapping_status_code = 'provisional_title_year' THEN 1 ELSE 0 END
-            AS r_provisional_mapping,
-        0 AS r_shared_file,
-        LOWER(COALESCE(sr.sort_title, sr.title)) AS series_key
-    FROM {EPISODE_FROM}
-    LEFT JOIN w ON w.wid = e.id
-    WHERE {PRESENT_EPISODE} {target}
+        0 AS r_multiple_versions, ce.unmapped AS r_no_plex_mapping,
+        ce.provisional AS r_provisional_mapping, 0 AS r_shared_file
+    FROM {source} ce
+    LEFT JOIN w ON w.wid = ce.episode_id
+    {where}
 )"""
 
 
 def episode_rows(ctx: Context, query: CandidateQuery) -> str:
-    target = "AND e.id IN (:targets*)" if query.target_ids is not None else ""
     title_key = (
         f"ep.series_key || ' ' || {ctx.fn('pad', 'ep.season_number')} || "
         f"{ctx.fn('pad', 'ep.episode_number')}"
     )
-    flags = ", ".join(f"ep.f_{name}" for name in EPISODE_BLOCKERS)
+    flags = ", ".join(f"ep.f_{name}" for name in ITEM_BLOCKERS)
     risks = ", ".join(f"ep.r_{name}" for name in RISK_NAMES)
-    return f"""{episode_base(ctx, query, target)},
+    return f"""{episode_flags(ctx, query, sources(ctx, query)["episodes"])},
 cand AS (
     SELECT ep.episode_id AS row_id, ep.size_bytes AS bytes, ep.watched_users, ep.last_at,
         ep.added_at, {flags}, 0 AS f_rollup_not_strictly_eligible, {risks},
         ep.mapping_rank, 1 AS episode_count, 0 AS eligible_count,
-        CASE WHEN ep.mapping_rank >= {VERIFIED_RANKS} THEN 1 ELSE 0 END AS unverified_count,
+        CASE WHEN ep.mapping_rank >= {index.VERIFIED_RANKS} THEN 1 ELSE 0 END
+            AS unverified_count,
         {title_key} AS title_key
     FROM ep
 )"""
 
 
 def rollup_rows(ctx: Context, query: CandidateQuery, group: str) -> str:
-    """Seasons (``group = season_id``) or shows (``series_id``) aggregated from ``ep``."""
-    target = f"AND {group_column(group)} IN (:targets*)" if query.target_ids is not None else ""
+    """Seasons (``group = season_id``) or shows (``series_id``) from the index.
+
+    Users first: per (group, selected user) how many of the group's episodes they watched,
+    against its ``episode_count``; then only the episodes of groups that match are looked at
+    for blockers and eligibility.
+    """
+    src = sources(ctx, query)
+    groups = src["seasons" if group == "season_id" else "shows"]
+    group_match = match_expr(query.watched_match_mode, "COALESCE(gu.watched_users, 0)")
     episode_match = match_expr(query.watched_match_mode, "ep.watched_users")
-    episode_blocked = _sum_flags("ep.f_", EPISODE_BLOCKERS)
-    flags = ", ".join(f"MAX(ok.f_{name}) AS f_{name}" for name in EPISODE_BLOCKERS)
-    title_key = "MAX(ok.series_key)"
-    if group == "season_id":
-        title_key += f" || ' ' || {ctx.fn('pad', 'MAX(ok.season_number)')}"
-    return f"""{episode_base(ctx, query, target)},
-ok AS (
-    SELECT ep.*, CASE WHEN {episode_match} AND {episode_blocked} = 0 THEN 1 ELSE 0 END AS eligible
-    FROM ep
+    episode_blocked = _sum_flags("ep.f_", ITEM_BLOCKERS)
+    matched = f"WHERE ce.{group} IN (SELECT gid FROM gm WHERE matches = 1)"
+    flags = ", ".join(f"MAX(ep.f_{name}) AS f_{name}" for name in ITEM_BLOCKERS)
+    return f"""
+gw AS (
+    SELECT ce.{group} AS gid, uw.uid, SUM(uw.watched) AS c
+    FROM uw JOIN {src["episodes"]} ce ON ce.episode_id = uw.wid
+    GROUP BY ce.{group}, uw.uid
 ),
+gm AS (
+    SELECT g.{group} AS gid, g.episode_count, g.size_bytes, g.added_at, g.mapping_rank,
+        g.unverified_count, g.unmapped, g.provisional, g.title_key,
+        COALESCE(gu.watched_users, 0) AS watched_users,
+        CASE WHEN {group_match} THEN 1 ELSE 0 END AS matches
+    FROM {groups} g
+    LEFT JOIN (
+        SELECT gw.gid, SUM(CASE WHEN gw.c = g2.episode_count THEN 1 ELSE 0 END) AS watched_users
+        FROM gw JOIN {groups} g2 ON g2.{group} = gw.gid
+        GROUP BY gw.gid
+    ) gu ON gu.gid = g.{group}
+),
+{episode_flags(ctx, query, src["episodes"], matched)},
 grp AS (
-    SELECT ok.{group} AS gid, COUNT(*) AS episode_count, SUM(ok.eligible) AS eligible_count,
-        MAX(ok.last_at) AS last_at, MAX(ok.added_at) AS added_at, {flags},
-        0 AS r_multiple_versions, MAX(ok.r_no_plex_mapping) AS r_no_plex_mapping,
-        MAX(ok.r_provisional_mapping) AS r_provisional_mapping, 0 AS r_shared_file,
-        MAX(ok.mapping_rank) AS mapping_rank,
-        SUM(CASE WHEN ok.mapping_rank >= {VERIFIED_RANKS} THEN 1 ELSE 0 END) AS unverified_count,
-        {title_key} AS title_key
-    FROM ok GROUP BY ok.{group}
-),
-gbytes AS (
-    SELECT d.gid, SUM(d.size_bytes) AS bytes
-    FROM (SELECT DISTINCT {group} AS gid, media_file_id, size_bytes FROM ep) d
-    GROUP BY d.gid
-),
-gusers AS (
-    SELECT per_user.gid, SUM(CASE WHEN per_user.c = grp.episode_count THEN 1 ELSE 0 END)
-        AS watched_users
-    FROM (
-        SELECT ep.{group} AS gid, uw.uid, SUM(uw.watched) AS c
-        FROM uw JOIN ep ON ep.episode_id = uw.wid
-        GROUP BY ep.{group}, uw.uid
-    ) per_user
-    JOIN grp ON grp.gid = per_user.gid
-    GROUP BY per_user.gid
+    SELECT ep.{group} AS gid, MAX(ep.last_at) AS last_at, {flags},
+        SUM(CASE WHEN {episode_match} AND {episode_blocked} = 0 THEN 1 ELSE 0 END)
+            AS eligible_count
+    FROM ep GROUP BY ep.{group}
 ),
 cand AS (
-    SELECT grp.gid AS row_id, gbytes.bytes, COALESCE(gusers.watched_users, 0) AS watched_users,
-        grp.last_at, grp.added_at,
-        {", ".join(f"grp.f_{name}" for name in EPISODE_BLOCKERS)},
-        CASE WHEN grp.eligible_count < grp.episode_count THEN 1 ELSE 0 END
+    SELECT gm.gid AS row_id, gm.size_bytes AS bytes, gm.watched_users, grp.last_at,
+        gm.added_at,
+        {", ".join(f"COALESCE(grp.f_{name}, 0) AS f_{name}" for name in ITEM_BLOCKERS)},
+        CASE WHEN COALESCE(grp.eligible_count, 0) < gm.episode_count THEN 1 ELSE 0 END
             AS f_rollup_not_strictly_eligible,
-        {", ".join(f"grp.r_{name}" for name in RISK_NAMES)},
-        grp.mapping_rank, grp.episode_count, grp.eligible_count, grp.unverified_count,
-        grp.title_key
-    FROM grp
-    JOIN gbytes ON gbytes.gid = grp.gid
-    LEFT JOIN gusers ON gusers.gid = grp.gid
+        0 AS r_multiple_versions, gm.unmapped AS r_no_plex_mapping,
+        gm.provisional AS r_provisional_mapping, 0 AS r_shared_file,
+        gm.mapping_rank, gm.episode_count, COALESCE(grp.eligible_count, 0) AS eligible_count,
+        gm.unverified_count, gm.title_key
+    FROM gm LEFT JOIN grp ON grp.gid = gm.gid
 )"""
 
 
 def movie_rows(ctx: Context, query: CandidateQuery) -> str:
-    target = "AND m.id IN (:targets*)" if query.target_ids is not None else ""
-    file_target = "AND f.attachable_id IN (:targets*)" if query.target_ids is not None else ""
     match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
 
     def files_in(ids: str) -> str:
         return (
-            f"m.id IN (SELECT f.attachable_id FROM media_files f WHERE f.id IN ({ids})"
+            f"cm.movie_id IN (SELECT f.attachable_id FROM media_files f WHERE f.id IN ({ids})"
             " AND f.attachable_type = 'movie')"
         )
 
+    keep = "cm.movie_id IN (SELECT keepable_id FROM keep_markers WHERE keepable_type = 'movie')"
+    unattributed = (
+        "EXISTS (SELECT 1 FROM uam WHERE uam.title = cm.title_lower"
+        " AND (uam.year IS NULL OR cm.year IS NULL OR uam.year = cm.year))"
+    )
     return f"""
 uam AS (
     SELECT DISTINCT LOWER(title) AS title, year FROM watch_history
     WHERE watchable_id IS NULL AND media_type = 'movie' AND tautulli_user_id IN (:tautulli*)
 ),
-mf AS (
-    SELECT f.attachable_id AS movie_id, COUNT(*) AS versions, SUM(f.size_bytes) AS bytes,
-        MAX(f.added_at) AS added_at
-    FROM media_files f
-    WHERE f.attachable_type = 'movie' AND {PRESENT_FILE} {file_target}
-    GROUP BY f.attachable_id
-),
 cand AS (
-    SELECT m.id AS row_id, mf.bytes, COALESCE(w.watched_users, 0) AS watched_users, w.last_at,
-        COALESCE(mf.added_at, m.added_at) AS added_at,
+    SELECT cm.movie_id AS row_id, cm.size_bytes AS bytes,
+        COALESCE(w.watched_users, 0) AS watched_users, w.last_at, cm.added_at,
         {lazy(files_in("SELECT id FROM excl_files"), match)} AS f_path_excluded,
-        {
-        lazy("m.id IN (SELECT keepable_id FROM keep_markers WHERE keepable_type = 'movie')", match)
-    } AS f_keep_marked,
+        {lazy(keep, match)} AS f_keep_marked,
         COALESCE(w.progressing, 0) AS f_in_progress_any,
-        CASE WHEN m.mapping_status_code = 'ambiguous_conflict' THEN 1 ELSE 0 END
-            AS f_ambiguous_mapping,
+        CASE WHEN cm.mapping_rank = {AMBIGUOUS_RANK} THEN 1 ELSE 0 END AS f_ambiguous_mapping,
         {lazy(files_in("SELECT id FROM amb_files"), match)} AS f_ambiguous_ownership,
-        {lazy("m.integration_id IN (SELECT id FROM unavailable)", match)}
+        {lazy("cm.integration_id IN (SELECT id FROM unavailable)", match)}
             AS f_integration_unavailable,
-        {
-        lazy(
-            "EXISTS (SELECT 1 FROM uam WHERE uam.title = LOWER(m.title) AND (uam.year IS NULL"
-            " OR m.year IS NULL OR uam.year = m.year))",
-            match,
-        )
-    }
-            AS f_unattributed_watch_history,
+        {lazy(unattributed, match)} AS f_unattributed_watch_history,
         0 AS f_rollup_not_strictly_eligible,
-        CASE WHEN mf.versions > 1 THEN 1 ELSE 0 END AS r_multiple_versions,
-        CASE WHEN m.plex_rating_key IS NULL THEN 1 ELSE 0 END AS r_no_plex_mapping,
-        CASE WHEN m.mapping_status_code = 'provisional_title_year' THEN 1 ELSE 0 END
-            AS r_provisional_mapping,
-        0 AS r_shared_file,
-        {MAPPING_RANK.format("m.mapping_status_code")} AS mapping_rank,
-        1 AS episode_count, 0 AS eligible_count, 0 AS unverified_count,
-        LOWER(COALESCE(m.sort_title, m.title)) AS title_key
-    FROM movies m
-    JOIN mf ON mf.movie_id = m.id
-    LEFT JOIN w ON w.wid = m.id
-    WHERE m.missing_since IS NULL {target}
+        CASE WHEN cm.versions > 1 THEN 1 ELSE 0 END AS r_multiple_versions,
+        cm.unmapped AS r_no_plex_mapping, cm.provisional AS r_provisional_mapping,
+        0 AS r_shared_file, cm.mapping_rank,
+        1 AS episode_count, 0 AS eligible_count, 0 AS unverified_count, cm.title_key
+    FROM {sources(ctx, query)["movies"]} cm
+    LEFT JOIN w ON w.wid = cm.movie_id
 )"""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from peewee import fn
 
+from cullarrd.candidates import index as candidate_index
 from cullarrd.store.models import (
     AmbiguousPath,
     BaseModel,
@@ -90,10 +91,21 @@ def refresh_ambiguous_paths() -> tuple[int, int]:
     return len(found), written
 
 
+def refresh_read_models() -> tuple[int, int]:
+    """Ambiguous paths and the candidate index, both brought up to date (inside a write).
+
+    The sync calls it after the inventory phases, in risk detection (after mapping) and after
+    cleanup marked rows missing; (ambiguous paths, rows written).
+    """
+    found, written = refresh_ambiguous_paths()
+    return found, written + candidate_index.refresh()
+
+
 async def risk_detection(ctx: PhaseContext) -> None:
-    """Phase ``risk_detection``: record ambiguously owned paths (candidates are blocked on them)."""
+    """Phase ``risk_detection``: record ambiguously owned paths (candidates are blocked on them)
+    and bring the candidate index up to date with inventory and mapping."""
     ctx.progress.add_total(1)
-    found, written = await ctx.store.write(refresh_ambiguous_paths)
+    found, written = await ctx.store.write(refresh_read_models)
     ctx.progress.count("ambiguous_ownership_paths", found)
     ctx.progress.advance(1, written)
     if found:
@@ -149,8 +161,8 @@ async def cleanup(ctx: PhaseContext) -> None:
                 continue
             work = functools.partial(mark_missing, cfg.name, tables, seen, utcnow())
             marked, cleared = await ctx.store.write(work)
-            if marked or cleared:  # files came or went: ownership may have changed
-                await ctx.store.write(refresh_ambiguous_paths)
+            if marked or cleared:  # items came or went: ownership and candidates change
+                await ctx.store.write(refresh_read_models)
             ctx.progress.count("missing_marked", marked)
             ctx.progress.count("missing_cleared", cleared)
             ctx.progress.advance(1, marked + cleared)

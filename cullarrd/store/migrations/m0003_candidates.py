@@ -7,6 +7,11 @@
 - ``ambiguous_paths``: canonical paths present files of more than one integration own, kept
   current by the sync (after each inventory phase, in risk detection and after cleanup) so a
   candidate query reads a handful of rows instead of grouping every file.
+- The candidate index (``candidate_*``): one narrow row per present episode with a file, per
+  movie, season and show with files, holding what only the sync changes (sizes, dates, mapping
+  rank, title keys); kept by the sync (``cullarrd/candidates/index.py``) so a query scans one
+  small table instead of joining five wide ones. Blockers people change (keep markers,
+  exclusions) and watch state are never stored there: they are read live.
 - Indexes the candidate statement reads through: the history no item claimed, present files by
   canonical path (exclusion prefixes are range scans over it), watch stats per user.
 """
@@ -23,4 +28,27 @@ STATEMENTS = [
         {stamps})""",
     "CREATE INDEX media_files_present_path ON media_files(path_canonical, integration_id)"
     " WHERE missing_since IS NULL AND culled_at IS NULL",
+    """CREATE TABLE candidate_episodes (
+        episode_id {fk} PRIMARY KEY, season_id {fk} NOT NULL, series_id {fk} NOT NULL,
+        media_file_id {fk} NOT NULL, integration_id {fk} NOT NULL, size_bytes {bigint} NOT NULL,
+        added_at {ts}, mapping_rank INTEGER NOT NULL, unmapped INTEGER NOT NULL,
+        provisional INTEGER NOT NULL, season_number INTEGER NOT NULL,
+        episode_number INTEGER NOT NULL, series_key TEXT NOT NULL, history_key TEXT NOT NULL)""",
+    "CREATE INDEX candidate_episodes_season ON candidate_episodes(season_id)",
+    "CREATE INDEX candidate_episodes_series ON candidate_episodes(series_id)",
+    """CREATE TABLE candidate_movies (
+        movie_id {fk} PRIMARY KEY, integration_id {fk} NOT NULL, size_bytes {bigint} NOT NULL,
+        versions INTEGER NOT NULL, added_at {ts}, mapping_rank INTEGER NOT NULL,
+        unmapped INTEGER NOT NULL, provisional INTEGER NOT NULL, title_key TEXT NOT NULL,
+        title_lower TEXT NOT NULL, year INTEGER)""",
+    """CREATE TABLE candidate_seasons (
+        season_id {fk} PRIMARY KEY, series_id {fk} NOT NULL, episode_count INTEGER NOT NULL,
+        size_bytes {bigint} NOT NULL, added_at {ts}, mapping_rank INTEGER NOT NULL,
+        unverified_count INTEGER NOT NULL, unmapped INTEGER NOT NULL,
+        provisional INTEGER NOT NULL, title_key TEXT NOT NULL)""",
+    """CREATE TABLE candidate_shows (
+        series_id {fk} PRIMARY KEY, episode_count INTEGER NOT NULL,
+        size_bytes {bigint} NOT NULL, added_at {ts}, mapping_rank INTEGER NOT NULL,
+        unverified_count INTEGER NOT NULL, unmapped INTEGER NOT NULL,
+        provisional INTEGER NOT NULL, title_key TEXT NOT NULL)""",
 ]
