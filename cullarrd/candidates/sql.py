@@ -357,10 +357,10 @@ def statement(ctx: Context, query: CandidateQuery, *, everything: bool = False) 
         keyset = (
             f"AND (sort_key {op} :after_key OR (sort_key = :after_key AND row_id {op} :after_id))"
         )
-    order = f"ORDER BY sort_key {direction}, row_id {direction}"
-    page = f"WHERE {visible} {keyset} {order} LIMIT :limit"
+    order = f"sort_key {direction}, row_id {direction}"
+    page = f"WHERE {visible} {keyset} ORDER BY {order} LIMIT :limit"
     if everything:
-        page = "ORDER BY row_id"
+        page, order = "", "row_id"
     return f"""WITH {common_ctes(ctx, watchable)},{scope_rows},
 scoped AS (
     SELECT cand.*, CASE WHEN {match_expr(query.watched_match_mode, "cand.watched_users")}
@@ -378,7 +378,7 @@ diag AS (
 ),
 page AS (SELECT * FROM scoped {page})
 SELECT * FROM diag LEFT JOIN page ON 1 = 1
-ORDER BY page.sort_key {direction}, page.row_id {direction}"""
+ORDER BY {", ".join(f"page.{part}" for part in order.split(", "))}"""
 
 
 def parameters(ctx: Context, query: CandidateQuery, settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -279,3 +279,38 @@ async def test_users_list_names_every_plex_user(store, tmp_path):
         assert by_name["will"]["hidden"] is False and by_name["will"]["friendly_name"] == "Will"
         assert by_name["will"]["tautulli_user_id"] == 17629681
         assert {"Local", "will", "zoe", "victor"} <= set(by_name)
+
+
+async def test_named_targets_evaluate_like_the_index(store, tmp_path):
+    """Deletion planning evaluates named items inline from the inventory; every row it sees
+    matches what the index-backed query says about the same item."""
+    from cullarrd.candidates.params import parse_query
+    from cullarrd.candidates.query import evaluate_targets, run_query
+
+    with scenario(store, tmp_path) as sc:
+        await sc.sync()
+        await sc.call("keep.add", target_type="episode", target_id=13)
+        settings = await store.read(sc.runtime.settings.values)
+        compared = ("reclaimable_bytes", "blocker_flags", "risk_flags", "watched_summary",
+                    "media_file_ids", "mapping_status", "eligible", "reasons")  # fmt: skip
+        for scope in ("movie", "tv_episode", "tv_season", "tv_show"):
+            for mode in ("all", "any", "none"):
+                query = parse_query({"scope": scope, "watched_match_mode": mode,
+                                     "include_blocked": True, "limit": 200})  # fmt: skip
+                listed = await store.read(lambda q=query: run_query(q, settings))
+                rows = {r["candidate_id"]: r for r in listed["items"]}
+                ids = [int(c.split(":")[1]) for c in rows]
+                named = await store.read(lambda q=query, i=ids: evaluate_targets(q, i, settings))
+                assert [r["candidate_id"] for r in named] == sorted(rows, key=store_key)
+                for row in named:
+                    for key in compared:
+                        assert row[key] == rows[row["candidate_id"]][key], (scope, mode, key)
+        # A target that does not match the mode is still answered (not eligible).
+        query = parse_query({"scope": "movie", "watched_match_mode": "all"})
+        maya = int((await sc.movie(1)).split(":")[1])
+        (row,) = await store.read(lambda: evaluate_targets(query, [maya], settings))
+        assert row["eligible"] is False and row["watched_summary"]["watched_user_count"] == 0
+
+
+def store_key(candidate_id: str) -> int:
+    return int(candidate_id.split(":")[1])
