@@ -7,7 +7,7 @@ deep page (reached by following cursors). Each is repeated; p50/p95 of the round
 includes the full-count diagnostics) are reported against the targets: movie and episode
 scopes ≤ 100 ms p95, season and show scopes ≤ 300 ms p95.
 
-    make bench-candidates   (or: .venv/bin/python bench/bench_candidates.py [--store DIR])
+    make bench-candidates   (or: .venv/bin/python -m bench.bench_candidates [--store DIR])
 
 ``--store DIR`` keeps the synced store in DIR and reuses it on the next run (no re-sync).
 ``--database-url`` runs against another store (e.g. PostgreSQL) instead of SQLite in DIR.

@@ -127,6 +127,7 @@ def run_query(query: CandidateQuery, settings: Mapping[str, Any]) -> dict[str, A
     records = _fetch(db, text, params)
     head = records[0] if records else {}
     blocked = int(head.get("d_blocked") or 0)
+    scanned = int(head.get("d_scanned") or 0)
     page = [r for r in records if r.get("row_id") is not None]
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -141,8 +142,8 @@ def run_query(query: CandidateQuery, settings: Mapping[str, Any]) -> dict[str, A
         "items": items,
         "page": {"next_cursor": next_cursor, "limit": query.limit},
         "diagnostics": {
-            "rows_scanned": int(head.get("d_scanned") or 0),
-            "rows_filtered_unwatched": int(head.get("d_unwatched") or 0),
+            "rows_scanned": scanned,
+            "rows_filtered_unwatched": scanned - int(head.get("d_matched") or 0),
             "rows_filtered_blocked": 0 if query.include_blocked else blocked,
             "rows_blocked": blocked,
             "rows_matching": int(head.get("d_matching") or 0),
@@ -168,7 +169,7 @@ def evaluate_targets(
         [u.tautulli_user_id for u in users],
     )  # fmt: skip
     text, params = sql.bind(
-        sql.statement(ctx, targeted, everything=True),
+        sql.statement(ctx, targeted),
         sql.parameters(ctx, targeted, settings),
         db.param,
     )

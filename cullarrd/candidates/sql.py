@@ -153,6 +153,20 @@ def lazy(condition: str, match: str) -> str:
     return f"CASE WHEN {match} THEN (CASE WHEN {condition} THEN 1 ELSE 0 END) ELSE 0 END"
 
 
+def watch_join(query: CandidateQuery, watched_users: str) -> tuple[str, str]:
+    """How rows meet the watch counts ``w``: ``(join, filter)``.
+
+    Only rows that match the mode are produced (their count is all the diagnostics need
+    besides the size of the index): with ``all``/``any`` a match needs a watching user, so an
+    inner join lets the database start from the few watched items instead of every row.
+    Named targets (deletion planning) are all produced, matching or not.
+    """
+    if query.target_ids is not None:
+        return "LEFT JOIN", ""
+    match = f"AND {match_expr(query.watched_match_mode, watched_users)}"
+    return ("LEFT JOIN" if query.watched_match_mode == "none" else "JOIN"), match
+
+
 def sources(ctx: Context, query: CandidateQuery) -> dict[str, str]:
     """Where the index rows come from: the index tables, or (for named targets) the same row
     definitions evaluated inline over the inventory."""
@@ -175,6 +189,7 @@ def sources(ctx: Context, query: CandidateQuery) -> dict[str, str]:
 def episode_flags(ctx: Context, query: CandidateQuery, source: str, where: str = "") -> str:
     """``ep``: index episodes with watch counts and flags (looked up for matching rows only)."""
     match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+    join, only = watch_join(query, "COALESCE(w.watched_users, 0)")
     return f"""
 ua AS (
     SELECT DISTINCT LOWER(grandparent_title) || '|' || season_number || '|' || episode_number
@@ -208,8 +223,8 @@ ep AS MATERIALIZED (
         0 AS r_multiple_versions, ce.unmapped AS r_no_plex_mapping,
         ce.provisional AS r_provisional_mapping, 0 AS r_shared_file
     FROM {source} ce
-    LEFT JOIN w ON w.wid = ce.episode_id
-    {where}
+    {join} w ON w.wid = ce.episode_id
+    WHERE TRUE {only} {where}
 )"""
 
 
@@ -244,35 +259,38 @@ def rollup_rows(ctx: Context, query: CandidateQuery, group: str) -> str:
     group_match = match_expr(query.watched_match_mode, "COALESCE(gu.watched_users, 0)")
     episode_match = match_expr(query.watched_match_mode, "ep.watched_users")
     episode_blocked = _sum_flags("ep.f_", ITEM_BLOCKERS)
-    matched = f"WHERE ce.{group} IN (SELECT gid FROM gm WHERE matches = 1)"
+    matched = f"AND ce.{group} IN (SELECT gid FROM gm WHERE matches = 1)"
+    join, only = watch_join(query, "COALESCE(gu.watched_users, 0)")
     flags = ", ".join(f"MAX(ep.f_{name}) AS f_{name}" for name in ITEM_BLOCKERS)
     return f"""
 gw AS (
-    SELECT ce.{group} AS gid, uw.uid, SUM(uw.watched) AS c
+    SELECT ce.{group} AS gid, uw.uid, SUM(uw.watched) AS c, MAX(uw.last_at) AS last_at
     FROM uw JOIN {src["episodes"]} ce ON ce.episode_id = uw.wid
     GROUP BY ce.{group}, uw.uid
 ),
 gm AS (
     SELECT g.{group} AS gid, g.episode_count, g.size_bytes, g.added_at, g.mapping_rank,
         g.unverified_count, g.unmapped, g.provisional, g.title_key,
-        COALESCE(gu.watched_users, 0) AS watched_users,
+        COALESCE(gu.watched_users, 0) AS watched_users, gu.last_at,
         CASE WHEN {group_match} THEN 1 ELSE 0 END AS matches
     FROM {groups} g
-    LEFT JOIN (
-        SELECT gw.gid, SUM(CASE WHEN gw.c = g2.episode_count THEN 1 ELSE 0 END) AS watched_users
+    {join} (
+        SELECT gw.gid, SUM(CASE WHEN gw.c = g2.episode_count THEN 1 ELSE 0 END) AS watched_users,
+            MAX(gw.last_at) AS last_at
         FROM gw JOIN {groups} g2 ON g2.{group} = gw.gid
         GROUP BY gw.gid
     ) gu ON gu.gid = g.{group}
+    WHERE TRUE {only}
 ),
 {episode_flags(ctx, query, src["episodes"], matched)},
 grp AS (
-    SELECT ep.{group} AS gid, MAX(ep.last_at) AS last_at, {flags},
+    SELECT ep.{group} AS gid, {flags},
         SUM(CASE WHEN {episode_match} AND {episode_blocked} = 0 THEN 1 ELSE 0 END)
             AS eligible_count
     FROM ep GROUP BY ep.{group}
 ),
 cand AS (
-    SELECT gm.gid AS row_id, gm.size_bytes AS bytes, gm.watched_users, grp.last_at,
+    SELECT gm.gid AS row_id, gm.size_bytes AS bytes, gm.watched_users, gm.last_at,
         gm.added_at,
         {", ".join(f"COALESCE(grp.f_{name}, 0) AS f_{name}" for name in ITEM_BLOCKERS)},
         CASE WHEN COALESCE(grp.eligible_count, 0) < gm.episode_count THEN 1 ELSE 0 END
@@ -287,6 +305,7 @@ cand AS (
 
 def movie_rows(ctx: Context, query: CandidateQuery) -> str:
     match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+    join, only = watch_join(query, "COALESCE(w.watched_users, 0)")
 
     def files_in(ids: str) -> str:
         return (
@@ -321,7 +340,8 @@ cand AS (
         0 AS r_shared_file, cm.mapping_rank,
         1 AS episode_count, 0 AS eligible_count, 0 AS unverified_count, cm.title_key
     FROM {sources(ctx, query)["movies"]} cm
-    LEFT JOIN w ON w.wid = cm.movie_id
+    {join} w ON w.wid = cm.movie_id
+    WHERE TRUE {only}
 )"""
 
 
@@ -335,11 +355,15 @@ def sort_key(ctx: Context, sort: str) -> str:
     return f"COALESCE({ctx.fn('epoch', column)}, -1)"
 
 
-def statement(ctx: Context, query: CandidateQuery, *, everything: bool = False) -> str:
-    """The page statement: diagnostics over every scoped row, joined with one page.
+SCANNED = {"movie": "movies", "tv_episode": "episodes", "tv_season": "seasons", "tv_show": "shows"}
 
-    ``everything`` returns every row (watched or not, blocked or not) without paging, for
-    deletion planning to see why a named target is or is not eligible.
+
+def statement(ctx: Context, query: CandidateQuery) -> str:
+    """The page statement: diagnostics over every row of the scope, joined with one page.
+
+    ``cand`` holds the rows that match the mode; the diagnostics count the rest from the size
+    of the index. With ``target_ids`` (deletion planning) every named row is returned, watched
+    or not, blocked or not, without paging, so a plan can say why a target is not eligible.
     """
     scope_rows = {
         "movie": lambda: movie_rows(ctx, query),
@@ -348,6 +372,7 @@ def statement(ctx: Context, query: CandidateQuery, *, everything: bool = False) 
         "tv_show": lambda: rollup_rows(ctx, query, "series_id"),
     }[query.scope]()
     watchable = "movie" if query.scope == "movie" else "episode"
+    scanned = sources(ctx, query)[SCANNED[query.scope]]
     blocked = _sum_flags("cand.f_", BLOCKER_NAMES)
     direction = "DESC" if query.order == "desc" else "ASC"
     visible = "matches = 1 AND (blocked = 0 OR :include_blocked = 1)"
@@ -359,7 +384,7 @@ def statement(ctx: Context, query: CandidateQuery, *, everything: bool = False) 
         )
     order = f"sort_key {direction}, row_id {direction}"
     page = f"WHERE {visible} {keyset} ORDER BY {order} LIMIT :limit"
-    if everything:
+    if query.target_ids is not None:
         page, order = "", "row_id"
     return f"""WITH {common_ctes(ctx, watchable)},{scope_rows},
 scoped AS (
@@ -370,7 +395,8 @@ scoped AS (
     FROM cand
 ),
 diag AS (
-    SELECT COUNT(*) AS d_scanned, COALESCE(SUM(1 - matches), 0) AS d_unwatched,
+    SELECT (SELECT COUNT(*) FROM {scanned} counted) AS d_scanned,
+        COALESCE(SUM(matches), 0) AS d_matched,
         COALESCE(SUM(matches * blocked), 0) AS d_blocked,
         COALESCE(SUM(CASE WHEN {visible} THEN 1 ELSE 0 END), 0) AS d_matching,
         COALESCE(SUM(CASE WHEN {visible} THEN bytes ELSE 0 END), 0) AS d_bytes
