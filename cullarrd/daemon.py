@@ -32,10 +32,12 @@ from cullarrd.service import Caller, Runtime, Service
 from cullarrd.settings import Settings
 from cullarrd.store.db import Store, open_database
 from cullarrd.store.migrate import migrate
+from cullarrd.sync.cleanup import refresh_read_models
 from cullarrd.sync.engine import SyncEngine
 from cullarrd.web.app import create_app
 
 log = structlog.get_logger(__name__)
+READ_MODELS_VERSION = 3  # the migration that added ambiguous_paths and the candidate index
 STEP_TIMEOUT_S = 3.0
 # Keys whose change needs a restart: the daemon holds their resources open.
 RESTART_KEYS = ("database", "socket", "web")
@@ -139,7 +141,14 @@ class Daemon:
         applied = migrate(db)
         if applied:
             log.info("store.migrated", versions=applied)
-        return Store(db)
+        store = Store(db)
+        if READ_MODELS_VERSION in applied:
+            # A store upgraded from before the candidate index holds inventory but no index
+            # rows yet: fill it now rather than show no candidates until the next sync.
+            with db.atomic():
+                found, written = refresh_read_models()
+            log.info("store.read_models_filled", ambiguous_paths=found, rows=written)
+        return store
 
     async def _start_web(self) -> None:
         cfg = self.config.web

@@ -48,13 +48,7 @@ async def keep_add(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[s
 @command("keep.remove", mutating=True)
 async def keep_remove(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Remove one keep marker by id."""
-    reader = Args(args, {"id"})
-    marker_id = _row_id(reader)
-    reader.done()
-    removed = await svc.rt.store.write(
-        lambda: guards.remove_keep_marker(_audit(svc, caller), marker_id)
-    )
-    return {"removed": removed}
+    return await _remove(svc, caller, args, guards.remove_keep_marker)
 
 
 @command("keep.list")
@@ -62,6 +56,16 @@ async def keep_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[
     """Every keep marker with its target's candidate id and title."""
     Args(args, set()).done()
     return {"items": await svc.rt.store.read(guards.list_keep_markers)}
+
+
+async def _remove(
+    svc: Service, caller: Caller, args: dict[str, Any], remove: Any
+) -> dict[str, Any]:
+    """Remove one row by ``id`` with ``remove(audit, id)`` (a guards function)."""
+    reader = Args(args, {"id"})
+    row_id = _row_id(reader)
+    reader.done()
+    return {"removed": await svc.rt.store.write(lambda: remove(_audit(svc, caller), row_id))}
 
 
 # --- path exclusions ----------------------------------------------------------------------------
@@ -118,13 +122,7 @@ async def exclusions_set_enabled(
 @command("exclusions.remove", mutating=True)
 async def exclusions_remove(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Remove one path exclusion by id."""
-    reader = Args(args, {"id"})
-    exclusion_id = _row_id(reader)
-    reader.done()
-    removed = await svc.rt.store.write(
-        lambda: guards.remove_path_exclusion(_audit(svc, caller), exclusion_id)
-    )
-    return {"removed": removed}
+    return await _remove(svc, caller, args, guards.remove_path_exclusion)
 
 
 @command("exclusions.list")
@@ -173,13 +171,7 @@ async def views_update(svc: Service, caller: Caller, args: dict[str, Any]) -> di
 @command("views.remove", mutating=True)
 async def views_remove(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Remove one saved view by id."""
-    reader = Args(args, {"id"})
-    view_id = _row_id(reader)
-    reader.done()
-    removed = await svc.rt.store.write(
-        lambda: guards.remove_saved_view(_audit(svc, caller), view_id)
-    )
-    return {"removed": removed}
+    return await _remove(svc, caller, args, guards.remove_saved_view)
 
 
 @command("views.list")

@@ -26,6 +26,9 @@ SQLITE_PRAGMAS = (
     ("foreign_keys", 1),
     ("busy_timeout", 10000),
     ("synchronous", "normal"),
+    # Candidate queries materialise and sort thousands of rows: keep those temporary b-trees
+    # in memory rather than in temporary files (measured ~10 % on the benchmark library).
+    ("temp_store", "memory"),
 )
 
 
