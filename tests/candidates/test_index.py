@@ -12,8 +12,6 @@ from cullarrd.store.migrate import migrate
 from cullarrd.store.models import database_proxy
 from tests.candidates.scenario import base_library, scenario
 
-pytestmark = pytest.mark.asyncio
-
 
 def counts() -> dict[str, int]:
     db = database_proxy.obj
