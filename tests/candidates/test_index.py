@@ -3,8 +3,6 @@ a query with no user to ask answers nothing."""
 
 from __future__ import annotations
 
-import pytest
-
 from cullarrd.candidates import index
 from cullarrd.daemon import Daemon
 from cullarrd.store.db import open_database
