@@ -11,8 +11,8 @@ are never stored here: the query reads them live. Each row definition below is t
 statement of the rules: ``refresh`` materialises it, and deletion planning evaluates the same
 text inline for the items it names, so a decision never rests on a stale row.
 
-``refresh`` runs inside a store write at the sync's checkpoints (after the inventory phases,
-in risk detection and after cleanup) and writes only rows that differ.
+``refresh`` runs inside a store write in the sync's risk detection phase (after inventory and
+mapping) and again after cleanup when it marked rows missing, and writes only rows that differ.
 """
 
 from __future__ import annotations
@@ -135,24 +135,29 @@ TABLES = (
 
 
 def refresh() -> int:
-    """Bring every candidate table in line with the inventory (inside a write); rows written."""
+    """Bring every candidate table in line with the inventory (inside a write); rows written.
+
+    Each table's rows are computed once into a temporary table, then only the differences are
+    written: rows gone are deleted, new or changed ones upserted.
+    """
     db = database_proxy.obj
     backend = dialect(db)
+    differs = DISTINCT[backend]
     written = 0
     for table in TABLES:
-        select = table.rows(backend)
+        db.execute_sql("DROP TABLE IF EXISTS fresh_candidate_rows")
+        db.execute_sql(f"CREATE TEMPORARY TABLE fresh_candidate_rows AS {table.rows(backend)}")
+        names = ", ".join((table.key, *table.columns))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in table.columns)
+        changed = " OR ".join(f"{table.name}.{c} {differs} excluded.{c}" for c in table.columns)
         gone = db.execute_sql(
             f"DELETE FROM {table.name} WHERE {table.key} NOT IN "
-            f"(SELECT fresh.{table.key} FROM ({select}) fresh)"
+            f"(SELECT {table.key} FROM fresh_candidate_rows)"
         )
-        columns = (table.key, *table.columns)
-        names = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in table.columns)
-        differs = DISTINCT[backend]
-        changed = " OR ".join(f"{table.name}.{c} {differs} excluded.{c}" for c in table.columns)
         upserted = db.execute_sql(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM ({select}) fresh WHERE TRUE"
-            f" ON CONFLICT ({table.key}) DO UPDATE SET {updates} WHERE {changed}"
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM fresh_candidate_rows"
+            f" WHERE TRUE ON CONFLICT ({table.key}) DO UPDATE SET {updates} WHERE {changed}"
         )
         written += max(gone.rowcount, 0) + max(upserted.rowcount, 0)
+        db.execute_sql("DROP TABLE fresh_candidate_rows")
     return written

@@ -94,8 +94,8 @@ def refresh_ambiguous_paths() -> tuple[int, int]:
 def refresh_read_models() -> tuple[int, int]:
     """Ambiguous paths and the candidate index, both brought up to date (inside a write).
 
-    The sync calls it after the inventory phases, in risk detection (after mapping) and after
-    cleanup marked rows missing; (ambiguous paths, rows written).
+    The sync calls it in risk detection (after inventory and mapping) and after cleanup marked
+    rows missing; (ambiguous paths, rows written).
     """
     found, written = refresh_ambiguous_paths()
     return found, written + candidate_index.refresh()

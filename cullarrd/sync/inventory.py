@@ -33,7 +33,7 @@ import structlog
 
 from cullarrd.errors import CullarrError, IntegrationError
 from cullarrd.store.models import Integration
-from cullarrd.sync.cleanup import refresh_read_models
+from cullarrd.sync.cleanup import refresh_ambiguous_paths
 from cullarrd.sync.context import PhaseContext
 from cullarrd.sync.inventory_radarr import (
     FetchedMovie,
@@ -126,9 +126,9 @@ async def radarr_inventory(ctx: PhaseContext) -> None:
 
 async def _each_integration(ctx: PhaseContext, kind: _Kind) -> None:
     await ctx.each(kind.name, lambda cfg: _inventory_one(ctx, cfg, kind))
-    # New or moved files may now share a path with another integration's, and candidates
-    # change with the files: record both at once, not only at risk detection.
-    await ctx.store.write(refresh_read_models)
+    # New or moved files may now share a path with another integration's: record it at once,
+    # not only at risk detection, so candidate queries during the sync block on it.
+    await ctx.store.write(refresh_ambiguous_paths)
 
 
 async def _inventory_one(ctx: PhaseContext, cfg: Any, kind: _Kind) -> None:
