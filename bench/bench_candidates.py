@@ -137,7 +137,7 @@ def main() -> int:
     parser.add_argument("--store", help="keep and reuse the synced store in this directory")
     parser.add_argument("--database-url", help="store URL (default: SQLite in the store dir)")
     args = parser.parse_args()
-    work = args.store or tempfile.mkdtemp(prefix="cu-bench-cand-", dir="/tmp")
+    work = os.path.abspath(args.store or tempfile.mkdtemp(prefix="cu-bench-cand-", dir="/tmp"))
     os.makedirs(work, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{work}/bench.db"
     marker = os.path.join(work, f"synced-{args.library}")
