@@ -366,81 +366,107 @@ def _sharing(
 
 
 def _movie_details(ids: list[int]) -> dict[int, dict[str, Any]]:
-    found = {}
-    for m in Movie.select().where(Movie.id.in_(ids)):
-        found[m.id] = {
+    rows = Movie.select(
+        Movie.id, Movie.radarr_movie_id, Movie.title, Movie.year, Movie.mapping_status_code,
+        Movie.mapping_diagnostics_json,
+    ).where(Movie.id.in_(ids))  # fmt: skip
+    return {
+        m["id"]: {
             "public": {
-                "ids": {"movie_id": m.id, "radarr_movie_id": m.radarr_movie_id},
-                "title": m.title,
-                "year": m.year,
+                "ids": {"movie_id": m["id"], "radarr_movie_id": m["radarr_movie_id"]},
+                "title": m["title"],
+                "year": m["year"],
             },
-            "mapping_code": m.mapping_status_code,
-            "mapping_diagnostics": m.mapping_diagnostics_json,
+            "mapping_code": m["mapping_status_code"],
+            "mapping_diagnostics": m["mapping_diagnostics_json"],
         }
-    return found
+        for m in rows.dicts()
+    }
 
 
 def _episode_details(ids: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        Episode.select(Episode, Season.series, Series.title, Series.sonarr_series_id)
+    rows = (
+        Episode.select(
+            Episode.id,
+            Episode.season,
+            Episode.sonarr_episode_id,
+            Episode.season_number,
+            Episode.episode_number,
+            Episode.title,
+            Episode.mapping_status_code,
+            Episode.mapping_diagnostics_json,
+            Season.series.alias("series_id"),
+            Series.title.alias("series_title"),
+            Series.sonarr_series_id,
+        )
         .join(Season)
         .join(Series)
         .where(Episode.id.in_(ids))
     )
     found = {}
-    for e in query:
-        series = e.season.series
-        code = f"S{e.season_number:02d}E{e.episode_number:02d}"
-        found[e.id] = {
+    for e in rows.dicts():
+        code = f"S{e['season_number']:02d}E{e['episode_number']:02d}"
+        found[e["id"]] = {
             "public": {
                 "ids": {
-                    "episode_id": e.id,
-                    "season_id": e.season_id,
-                    "series_id": series.id,
-                    "sonarr_episode_id": e.sonarr_episode_id,
-                    "sonarr_series_id": series.sonarr_series_id,
+                    "episode_id": e["id"],
+                    "season_id": e["season"],
+                    "series_id": e["series_id"],
+                    "sonarr_episode_id": e["sonarr_episode_id"],
+                    "sonarr_series_id": e["sonarr_series_id"],
                 },
-                "title": " ".join(part for part in (series.title, code, e.title) if part),
-                "series_title": series.title,
-                "season_number": e.season_number,
-                "episode_number": e.episode_number,
+                "title": " ".join(p for p in (e["series_title"], code, e["title"]) if p),
+                "series_title": e["series_title"],
+                "season_number": e["season_number"],
+                "episode_number": e["episode_number"],
             },
-            "mapping_code": e.mapping_status_code,
-            "mapping_diagnostics": e.mapping_diagnostics_json,
+            "mapping_code": e["mapping_status_code"],
+            "mapping_diagnostics": e["mapping_diagnostics_json"],
         }
     return found
 
 
 def _season_details(ids: list[int]) -> dict[int, dict[str, Any]]:
-    query = Season.select(Season, Series).join(Series).where(Season.id.in_(ids))
-    found = {}
-    for s in query:
-        found[s.id] = {
+    rows = (
+        Season.select(
+            Season.id,
+            Season.season_number,
+            Series.id.alias("series_id"),
+            Series.title.alias("series_title"),
+            Series.sonarr_series_id,
+        )
+        .join(Series)
+        .where(Season.id.in_(ids))
+    )
+    return {
+        s["id"]: {
             "public": {
                 "ids": {
-                    "season_id": s.id,
-                    "series_id": s.series.id,
-                    "sonarr_series_id": s.series.sonarr_series_id,
+                    "season_id": s["id"],
+                    "series_id": s["series_id"],
+                    "sonarr_series_id": s["sonarr_series_id"],
                 },
-                "title": f"{s.series.title} - Season {s.season_number}",
-                "series_title": s.series.title,
-                "season_number": s.season_number,
+                "title": f"{s['series_title']} - Season {s['season_number']}",
+                "series_title": s["series_title"],
+                "season_number": s["season_number"],
             }
         }
-    return found
+        for s in rows.dicts()
+    }
 
 
 def _show_details(ids: list[int]) -> dict[int, dict[str, Any]]:
-    found = {}
-    for s in Series.select().where(Series.id.in_(ids)):
-        found[s.id] = {
+    rows = Series.select(Series.id, Series.sonarr_series_id, Series.title, Series.year)
+    return {
+        s["id"]: {
             "public": {
-                "ids": {"series_id": s.id, "sonarr_series_id": s.sonarr_series_id},
-                "title": s.title,
-                "year": s.year,
+                "ids": {"series_id": s["id"], "sonarr_series_id": s["sonarr_series_id"]},
+                "title": s["title"],
+                "year": s["year"],
             }
         }
-    return found
+        for s in rows.where(Series.id.in_(ids)).dicts()
+    }
 
 
 DETAILS = {
