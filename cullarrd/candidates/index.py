@@ -35,7 +35,7 @@ PRESENT_EPISODE = (
 )
 AMBIGUOUS_RANK = MAPPING_ORDER.index("ambiguous_conflict")
 VERIFIED_RANKS = 3  # ranks below this are verified mappings
-PAD = {"sqlite": "printf('%04d', {0})", "postgresql": "LPAD(CAST({0} AS TEXT), 4, '0')"}
+PAD = {"sqlite": "printf('%06d', {0})", "postgresql": "LPAD(CAST({0} AS TEXT), 6, '0')"}
 DISTINCT = {"sqlite": "IS NOT", "postgresql": "IS DISTINCT FROM"}
 
 

@@ -79,7 +79,7 @@ class Fields:
         self.errors.setdefault(key, []).append(message)
 
     def choice(self, key: str, value: Any, choices: tuple[str, ...] | Mapping[str, Any]) -> Any:
-        if value is None or value in choices:
+        if value is None or (isinstance(value, str) and value in choices):
             return value
         self.fail(key, f"must be one of: {', '.join(choices)}")
         return None
@@ -185,11 +185,18 @@ def parse_query(
         decoded = decode_cursor(cursor, query.fingerprint())
         if isinstance(decoded, str):
             fields.fail("cursor", decoded)
+        elif isinstance(decoded[0], str) != (query.sort == "title"):
+            fields.fail("cursor", "is not a valid cursor")
         else:
             query = replace(query, cursor=decoded)
     if fields.errors:
         raise ValidationFailed(fields.errors)
     return query
+
+
+def _id_like(value: Any, low: int = 1) -> bool:
+    """An integer a store column can hold (never a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < 2**63
 
 
 def encode_cursor(query: CandidateQuery, sort_key: Any, row_id: int) -> str:
@@ -211,7 +218,7 @@ def decode_cursor(text: Any, fingerprint: str) -> tuple[Any, int] | str:
     if not isinstance(body, dict) or body.get("v") != CURSOR_VERSION:
         return "is not a valid cursor"
     key, row_id = body.get("k"), body.get("i")
-    if not isinstance(row_id, int) or isinstance(key, bool) or not isinstance(key, int | str):
+    if not _id_like(row_id) or not (isinstance(key, str) or _id_like(key, low=-1)):
         return "is not a valid cursor"
     if body.get("f") != fingerprint:
         return "belongs to a query with other filters or another sort; start from the first page"

@@ -32,12 +32,12 @@ from cullarrd.candidates.params import CandidateQuery
 DIALECT = {
     "sqlite": {
         "epoch": "CAST(strftime('%s', {0}) AS INTEGER)",
-        "pad": "printf('%04d', {0})",
+        "pad": "printf('%06d', {0})",
         "bytewise": "{0}",  # SQLite compares text byte by byte already
     },
     "postgresql": {
         "epoch": "CAST(EXTRACT(EPOCH FROM {0}) AS BIGINT)",
-        "pad": "LPAD(CAST({0} AS TEXT), 4, '0')",
+        "pad": "LPAD(CAST({0} AS TEXT), 6, '0')",
         "bytewise": '{0} COLLATE "C"',
     },
 }
@@ -96,16 +96,24 @@ def _sum_flags(prefix: str, names: Sequence[str]) -> str:
     return " + ".join(f"{prefix}{name}" for name in names)
 
 
-def common_ctes(ctx: Context, watchable_type: str) -> str:
+def common_ctes(ctx: Context, watchable_type: str, *, live: bool = False) -> str:
     """Small sets every scope reads: the selected users' watch state per item, the files under
     an enabled exclusion or on an ambiguously owned path, the unavailable integrations.
 
     Each blocker is computed once as a set of ids and joined, never re-evaluated per row.
     ``sel CROSS JOIN watch_stats`` makes SQLite walk the (user, type, id) index user by user
-    instead of every stats row of the type.
+    instead of every stats row of the type. ``live`` (deletion planning) reads ambiguous
+    ownership from the files themselves rather than the ``ambiguous_paths`` the sync keeps.
     """
     watched = watched_expr(ctx)
     path = "f.path_canonical"
+    ambiguous = """SELECT f.id FROM ambiguous_paths a CROSS JOIN media_files f
+    WHERE f.path_canonical = a.path_canonical"""
+    if live:
+        ambiguous = f"""SELECT f.id FROM media_files f
+    WHERE {PRESENT_FILE} AND EXISTS (SELECT 1 FROM media_files o
+        WHERE o.path_canonical = f.path_canonical AND o.integration_id <> f.integration_id
+        AND o.missing_since IS NULL AND o.culled_at IS NULL)"""
     return f"""
 sel AS (SELECT id AS uid FROM plex_users WHERE id IN (:users*)),
 uw AS (
@@ -123,8 +131,7 @@ w AS (
     FROM uw GROUP BY wid
 ),
 amb_files AS (
-    SELECT f.id FROM ambiguous_paths a CROSS JOIN media_files f
-    WHERE f.path_canonical = a.path_canonical
+    {ambiguous}
 ),
 excl_files AS (
     SELECT f.id FROM path_exclusions x CROSS JOIN media_files f
@@ -140,7 +147,8 @@ excl_files AS (
 ),
 unavailable AS (
     SELECT id FROM integrations
-    WHERE status = 'removed' OR supported_for_delete = FALSE OR last_sync_outcome = 'failed'
+    WHERE status = 'removed' OR supported_for_delete = FALSE
+        OR COALESCE(last_sync_outcome, 'never') <> 'ok'
 )"""
 
 
@@ -192,8 +200,8 @@ def episode_flags(ctx: Context, query: CandidateQuery, source: str, where: str =
     join, only = watch_join(query, "COALESCE(w.watched_users, 0)")
     return f"""
 ua AS (
-    SELECT DISTINCT LOWER(grandparent_title) || '|' || season_number || '|' || episode_number
-        AS history_key
+    SELECT DISTINCT LOWER(grandparent_title) AS show_title, season_number AS s,
+        episode_number AS n
     FROM watch_history
     WHERE watchable_id IS NULL AND media_type = 'episode' AND tautulli_user_id IN (:tautulli*)
         AND season_number IS NOT NULL AND episode_number IS NOT NULL
@@ -207,18 +215,42 @@ kept AS (
     SELECT e.id FROM keep_markers k CROSS JOIN seasons s CROSS JOIN episodes e
     WHERE k.keepable_type = 'series' AND s.series_id = k.keepable_id AND e.season_id = s.id
 ),
+-- A file holding two episodes is deleted for both: what blocks one blocks the other (a kept,
+-- mid-watch, ambiguously mapped or uncertain partner), read from the live inventory.
+kept_files AS (
+    SELECT e.media_file_id AS fid FROM kept CROSS JOIN episodes e
+    WHERE e.id = kept.eid AND e.media_file_id IS NOT NULL
+),
+progress_files AS (
+    SELECT e.media_file_id AS fid FROM w CROSS JOIN episodes e
+    WHERE w.progressing = 1 AND e.id = w.wid AND e.media_file_id IS NOT NULL
+),
+ambiguous_files AS (
+    SELECT media_file_id AS fid FROM episodes
+    WHERE mapping_status_code = 'ambiguous_conflict' AND media_file_id IS NOT NULL
+),
+unattributed_files AS (
+    SELECT e.media_file_id AS fid
+    FROM ua CROSS JOIN series sr CROSS JOIN seasons s CROSS JOIN episodes e
+    WHERE LOWER(sr.title) = ua.show_title AND s.series_id = sr.id AND s.season_number = ua.s
+        AND e.season_id = s.id AND e.episode_number = ua.n AND e.media_file_id IS NOT NULL
+),
 ep AS NOT MATERIALIZED (
     SELECT ce.episode_id, ce.season_id, ce.series_id, ce.season_number, ce.episode_number,
         ce.media_file_id, ce.size_bytes, ce.added_at, ce.mapping_rank, ce.series_key,
         COALESCE(w.watched_users, 0) AS watched_users, w.last_at,
         {lazy("ce.media_file_id IN (SELECT id FROM excl_files)", match)} AS f_path_excluded,
-        {lazy("ce.episode_id IN (SELECT eid FROM kept)", match)} AS f_keep_marked,
-        COALESCE(w.progressing, 0) AS f_in_progress_any,
-        CASE WHEN ce.mapping_rank = {AMBIGUOUS_RANK} THEN 1 ELSE 0 END AS f_ambiguous_mapping,
+        {lazy("ce.media_file_id IN (SELECT fid FROM kept_files)", match)} AS f_keep_marked,
+        CASE WHEN COALESCE(w.progressing, 0) = 1 THEN 1
+            ELSE {lazy("ce.media_file_id IN (SELECT fid FROM progress_files)", match)} END
+            AS f_in_progress_any,
+        CASE WHEN ce.mapping_rank = {AMBIGUOUS_RANK} THEN 1
+            ELSE {lazy("ce.media_file_id IN (SELECT fid FROM ambiguous_files)", match)} END
+            AS f_ambiguous_mapping,
         {lazy("ce.media_file_id IN (SELECT id FROM amb_files)", match)} AS f_ambiguous_ownership,
         {lazy("ce.integration_id IN (SELECT id FROM unavailable)", match)}
             AS f_integration_unavailable,
-        {lazy("ce.history_key IN (SELECT history_key FROM ua)", match)}
+        {lazy("ce.media_file_id IN (SELECT fid FROM unattributed_files)", match)}
             AS f_unattributed_watch_history,
         0 AS r_multiple_versions, ce.unmapped AS r_no_plex_mapping,
         ce.provisional AS r_provisional_mapping, 0 AS r_shared_file
@@ -314,6 +346,10 @@ def movie_rows(ctx: Context, query: CandidateQuery) -> str:
         )
 
     keep = "cm.movie_id IN (SELECT keepable_id FROM keep_markers WHERE keepable_type = 'movie')"
+    # The index's mapping rank can lag a running sync's mapping phase: ask the movie itself.
+    live_ambiguous = (
+        "cm.movie_id IN (SELECT id FROM movies WHERE mapping_status_code = 'ambiguous_conflict')"
+    )
     unattributed = (
         "EXISTS (SELECT 1 FROM uam WHERE uam.title = cm.title_lower"
         " AND (uam.year IS NULL OR cm.year IS NULL OR uam.year = cm.year))"
@@ -329,7 +365,8 @@ cand AS (
         {lazy(files_in("SELECT id FROM excl_files"), match)} AS f_path_excluded,
         {lazy(keep, match)} AS f_keep_marked,
         COALESCE(w.progressing, 0) AS f_in_progress_any,
-        CASE WHEN cm.mapping_rank = {AMBIGUOUS_RANK} THEN 1 ELSE 0 END AS f_ambiguous_mapping,
+        CASE WHEN cm.mapping_rank = {AMBIGUOUS_RANK} THEN 1 ELSE {lazy(live_ambiguous, match)} END
+            AS f_ambiguous_mapping,
         {lazy(files_in("SELECT id FROM amb_files"), match)} AS f_ambiguous_ownership,
         {lazy("cm.integration_id IN (SELECT id FROM unavailable)", match)}
             AS f_integration_unavailable,
@@ -390,7 +427,8 @@ def statement(ctx: Context, query: CandidateQuery) -> str:
     page = f"WHERE {visible} {keyset} ORDER BY {order} LIMIT :limit"
     if query.target_ids is not None:
         page, order = "", "row_id"
-    return f"""WITH {common_ctes(ctx, watchable)},{scope_rows},
+    live = query.target_ids is not None
+    return f"""WITH {common_ctes(ctx, watchable, live=live)},{scope_rows},
 scoped AS NOT MATERIALIZED (
     SELECT cand.*, CASE WHEN {match_expr(query.watched_match_mode, "cand.watched_users")}
             THEN 1 ELSE 0 END AS matches,

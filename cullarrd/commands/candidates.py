@@ -34,7 +34,8 @@ def query_from_args(args: dict[str, Any], settings: dict[str, Any]) -> dict[str,
     reference = args.get("saved_view_id", args.get("saved_view"))
     if reference is not None:
         key = "saved_view_id" if "saved_view_id" in args else "saved_view"
-        if isinstance(reference, bool) or not isinstance(reference, int | str):
+        too_big = isinstance(reference, int) and not 0 < reference < 2**63
+        if isinstance(reference, bool) or not isinstance(reference, int | str) or too_big:
             errors[key] = ["must be a saved view id or name"]
         else:
             try:

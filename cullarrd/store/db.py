@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -21,6 +22,7 @@ from cullarrd.store.models import ALL_MODELS, database_proxy
 
 T = TypeVar("T")
 
+MIN_SQLITE = (3, 35)
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
     ("foreign_keys", 1),
@@ -40,6 +42,12 @@ def sqlite_path_from_url(url: str) -> str:
 def open_database(url: str, *, options: str | None = None) -> peewee.Database:
     """Build (not yet connect) a Peewee database for a ``sqlite:///`` or ``postgresql://`` URL."""
     if url.startswith("sqlite:///"):
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise CullarrError(
+                f"SQLite {sqlite3.sqlite_version} is too old: cullarrd needs "
+                f"{'.'.join(map(str, MIN_SQLITE))} or newer (MATERIALIZED CTE hints)",
+                code="store_unsupported",
+            )
         path = sqlite_path_from_url(url)
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -19,6 +19,7 @@ import structlog
 from cullarrd import health
 from cullarrd.errors import CullarrError
 from cullarrd.store.models import Integration, SyncRun
+from cullarrd.sync.cleanup import refresh_read_models
 from cullarrd.sync.context import (
     PHASES,
     CancelToken,
@@ -228,7 +229,17 @@ class SyncEngine:
             status, error = "failed", ("internal_error", f"{type(exc).__name__}: {exc}")
         if status == "success":
             status = self._integration_verdict(ctx)
+        elif ctx.progress.current is not None:  # some phase ran: it may have written
+            await self._catch_up_read_models(run_id)
         return await self._finish(run_id, ctx, status, error)
+
+    async def _catch_up_read_models(self, run_id: int) -> None:
+        """A run that stopped early may have written inventory or mappings after the last
+        refresh of the candidate index and ambiguous paths: bring them up to date now."""
+        try:
+            await self.rt.store.write(refresh_read_models)
+        except Exception:  # the run's outcome is recorded regardless; the next run retries
+            log.exception("sync.read_models_failed", run_id=run_id)
 
     def _begin(self, run_id: int) -> SyncRun | None:
         run = SyncRun.get_or_none(SyncRun.id == run_id)

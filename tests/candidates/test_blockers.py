@@ -190,3 +190,76 @@ async def test_saved_views_give_defaults_that_explicit_arguments_override(store,
         assert titles == ["Gambit of Camelot", "Gambit of Camelot", "Maya's School"]
         episodes = await sc.call("candidates.query", saved_view_id=view["id"], scope="tv_show")
         assert episodes["scope"] == "tv_show"
+
+
+async def test_what_blocks_one_episode_of_a_shared_file_blocks_the_other(store, tmp_path):
+    """Episodes 2 and 3 of Oakland Wolf share one file: deleting it deletes both."""
+    from cullarrd.candidates.params import parse_query
+    from cullarrd.candidates.query import evaluate_targets
+
+    with scenario(store, tmp_path) as sc:
+        await sc.sync()
+        pilot, partner = await sc.episode(2), await sc.episode(3)  # Will watched the pilot
+        assert await flags(sc, "tv_episode", pilot, watched_match_mode="any") == []
+        await sc.call("keep.add", target_type="episode", target_id=store_id(partner))
+        assert await flags(sc, "tv_episode", pilot, watched_match_mode="any") == ["keep_marked"]
+        settings = await store.read(sc.runtime.settings.values)
+        query = parse_query({"scope": "tv_episode", "watched_match_mode": "any"})
+        (row,) = await store.read(lambda: evaluate_targets(query, [store_id(pilot)], settings))
+        assert row["blocker_flags"] == ["keep_marked"] and row["eligible"] is False
+
+
+async def test_an_integration_not_cleared_for_deleting_blocks_its_items(store, tmp_path):
+    from cullarrd.store.models import Integration
+
+    with scenario(store, tmp_path) as sc:
+        await sc.sync()
+        memory = await sc.movie(4)
+        assert await flags(sc, "movie", memory) == []
+        for change in ({"supported_for_delete": False}, {"last_sync_outcome": None}):
+            await store.write(
+                lambda change=change: (
+                    Integration.update(**change).where(Integration.name == "radarr").execute()
+                )
+            )
+            assert await flags(sc, "movie", memory) == ["integration_unavailable"], change
+            await sc.sync()  # a health check and a complete sync clear it again
+            assert await flags(sc, "movie", memory) == [], change
+
+
+async def test_an_exclusion_of_the_root_covers_everything(store, tmp_path):
+    with scenario(store, tmp_path) as sc:
+        await sc.sync()
+        await sc.call("exclusions.add", name="everything", path_prefix="/")
+        for scope in ("movie", "tv_episode", "tv_season", "tv_show"):
+            answer = await sc.query(scope, watched_match_mode="any", include_blocked=True)
+            assert answer["items"], scope
+            assert all("path_excluded" in r["blocker_flags"] for r in answer["items"]), scope
+
+
+async def test_deletion_planning_checks_ownership_live(store, tmp_path):
+    """A file of another integration on the same path, written by a sync that stopped before
+    ``ambiguous_paths`` was refreshed: the list cannot know, the planner must."""
+    from cullarrd.candidates.params import parse_query
+    from cullarrd.candidates.query import evaluate_targets
+    from cullarrd.store.models import Integration, MediaFile
+
+    with scenario(store, tmp_path) as sc:
+        await sc.sync()
+        memory = await sc.movie(4)
+
+        def squat() -> None:
+            original = MediaFile.get(
+                MediaFile.attachable_type == "movie", MediaFile.attachable_id == store_id(memory)
+            )
+            other = Integration.create(kind="radarr", name="radarr-old", base_url="http://x")
+            MediaFile.create(
+                integration=other, attachable_type="movie", attachable_id=999, arr_file_id=1,
+                path=original.path, path_canonical=original.path_canonical, size_bytes=1,
+            )  # fmt: skip
+
+        await store.write(squat)
+        settings = await store.read(sc.runtime.settings.values)
+        query = parse_query({"scope": "movie"})
+        (row,) = await store.read(lambda: evaluate_targets(query, [store_id(memory)], settings))
+        assert row["blocker_flags"] == ["ambiguous_ownership"]
