@@ -36,6 +36,7 @@ from cullarrd.ctl_render import (
     render_settings,
     render_status,
     render_sync,
+    render_unlock,
     render_users,
     render_views,
 )
@@ -275,6 +276,14 @@ COMMANDS: tuple[Command, ...] = (
         build=build_set_password,
         render=render_password_set,
         epilog="The password is prompted for twice on a terminal, else read as one stdin line.",
+    ),
+    Command(
+        ("unlock",),
+        "delete.unlock",
+        "unlock delete mode: a single-use token for one deletion run",
+        build=lambda ns: {"password": read_password(repeat=False)},
+        render=render_unlock,
+        epilog="The operator password is prompted for on a terminal, else read as one stdin line.",
     ),
     Command(("users",), "users.list", "list the Plex users Tautulli knows", render=render_users),
     Command(

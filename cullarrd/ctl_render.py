@@ -322,3 +322,10 @@ def render_candidates(result: Any, ns: argparse.Namespace) -> str:
     if cursor:
         lines.append(f"next page: --cursor {cursor}")
     return "\n".join(lines)
+
+
+def render_unlock(result: Any, ns: argparse.Namespace) -> str:
+    """The token and until when it is good for (it is spent by the first deletion run)."""
+    if not isinstance(result, dict) or "token" not in result:
+        return render_generic(result, ns)
+    return f"{result['token']}\nvalid until {result.get('expires_at')}, for one deletion run"
