@@ -466,11 +466,6 @@ def parameters(ctx: Context, query: CandidateQuery, settings: Mapping[str, Any])
     }
 
 
-def group_column(group: str) -> str:
-    """The column naming an episode's season (``season_id``) or show (``series_id``)."""
-    return "e.season_id" if group == "season_id" else "se.series_id"
-
-
 def watchers(ctx: Context, scope: str) -> str:
     """For the page's rows: which selected users watched them (``gid, uid, watched``).
 
@@ -484,7 +479,7 @@ def watchers(ctx: Context, scope: str) -> str:
 FROM watch_stats ws
 WHERE ws.watchable_type = '{kind}' AND ws.watchable_id IN (:targets*)
     AND ws.plex_user_id IN (:users*) AND {watched}"""
-    column = group_column("season_id" if scope == "tv_season" else "series_id")
+    column = "e.season_id" if scope == "tv_season" else "se.series_id"
     return f"""SELECT {column} AS gid, ws.plex_user_id AS uid, COUNT(*) AS watched
 FROM {EPISODE_FROM}
 JOIN watch_stats ws ON ws.watchable_type = 'episode' AND ws.watchable_id = e.id

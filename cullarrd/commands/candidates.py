@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cullarrd.candidates.guards import get_view
 from cullarrd.candidates.params import parse_query
 from cullarrd.candidates.query import list_users, resolve_users, run_query
 from cullarrd.errors import CullarrError
@@ -27,8 +28,6 @@ async def candidates_query(svc: Service, caller: Caller, args: dict[str, Any]) -
 
 def query_from_args(args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Resolve the saved view and user names in ``args``, validate, run (inside a read)."""
-    from cullarrd.candidates.guards import get_view
-
     errors: dict[str, list[str]] = {}
     view = None
     reference = args.get("saved_view_id", args.get("saved_view"))

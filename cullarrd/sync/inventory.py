@@ -125,13 +125,11 @@ async def radarr_inventory(ctx: PhaseContext) -> None:
 
 
 async def _each_integration(ctx: PhaseContext, kind: _Kind) -> None:
-    try:
-        await ctx.each(kind.name, lambda cfg: _inventory_one(ctx, cfg, kind))
-    finally:
-        # New or moved files may now share a path with another integration's: record it at
-        # once (also when the phase is canceled or fails after writing some files), not only
-        # at risk detection, so candidate queries during the sync block on it.
-        await ctx.store.write(refresh_ambiguous_paths)
+    await ctx.each(kind.name, lambda cfg: _inventory_one(ctx, cfg, kind))
+    # New or moved files may now share a path with another integration's: record it at once,
+    # not only at risk detection, so candidate queries during the sync block on it. (A run
+    # canceled or failed mid-phase is caught up by the engine before it ends.)
+    await ctx.store.write(refresh_ambiguous_paths)
 
 
 async def _inventory_one(ctx: PhaseContext, cfg: Any, kind: _Kind) -> None:
