@@ -23,6 +23,7 @@ from cullarrd.audit import AuditRecorder
 from cullarrd.config import Config, load_config
 from cullarrd.control.protocol import CommandContext, PeerCredentials
 from cullarrd.control.server import ControlServer
+from cullarrd.deletion.executor import DeletionEngine
 from cullarrd.errors import ConfigError, CullarrError
 from cullarrd.logging import configure_logging
 from cullarrd.notify import Notifier
@@ -114,6 +115,7 @@ class Daemon:
         )
         self.service = Service(self.runtime)
         self.runtime.sync = SyncEngine(self.runtime)
+        self.runtime.deletion = DeletionEngine(self.runtime)
         self.scheduler = Scheduler(self.runtime)
         self.scheduler.start()
         self.control = ControlServer(
@@ -129,6 +131,7 @@ class Daemon:
         self._install_signals()
         self._spawn(self.notifier.run_watchdog(self.stop_event))
         await self.runtime.sync.recover()
+        await self.runtime.deletion.recover()
         self.plugins.call_safely("cullarrd_startup", app=self.runtime)
         self.notifier.ready()
         log.info(
@@ -268,6 +271,8 @@ class Daemon:
         self.stop_event.set()
         if getattr(self, "runtime", None) is not None and self.runtime.sync is not None:
             await self._bounded("sync", self.runtime.sync.stop())
+        if getattr(self, "runtime", None) is not None and self.runtime.deletion is not None:
+            await self._bounded("deletion", self.runtime.deletion.stop())
         if self.web is not None and self._web_task is not None:
             self.web.should_exit = True
             await self._bounded("web", asyncio.wait_for(self._web_task, STEP_TIMEOUT_S))

@@ -38,6 +38,8 @@ HTTP_STATUS: dict[str, int] = {
     "guardrail_ambiguous_mapping": 422,
     "guardrail_ambiguous_ownership": 422,
     "guardrail_unattributed_history": 422,
+    "guardrail_watch_rule": 422,
+    "guardrail_rollup_not_strictly_eligible": 422,
     "deletion_target_changed": 409,
     "deletion_confirmation_timeout": 504,
     "settings_immutable": 422,

@@ -59,6 +59,7 @@ class Runtime:
     reload: Callable[[Caller], Awaitable[dict[str, Any]]]
     started_monotonic: float = field(default_factory=time.monotonic)
     sync: Any = None  # the SyncEngine, once the daemon has composed it
+    deletion: Any = None  # the DeletionEngine, likewise
 
 
 CommandFn = Callable[["Service", Caller, dict[str, Any]], Awaitable[Any]]

@@ -161,6 +161,14 @@ def lazy(condition: str, match: str) -> str:
     return f"CASE WHEN {match} THEN (CASE WHEN {condition} THEN 1 ELSE 0 END) ELSE 0 END"
 
 
+def flag_gate(query: CandidateQuery, watched_users: str) -> str:
+    """When ``lazy`` flags are looked up: for matching rows of a list, for every named target
+    (a deletion plan reports all blockers of a target, watched or not)."""
+    if query.target_ids is not None:
+        return "1 = 1"
+    return match_expr(query.watched_match_mode, watched_users)
+
+
 def watch_join(query: CandidateQuery, watched_users: str) -> tuple[str, str]:
     """How rows meet the watch counts ``w``: ``(join, filter)``.
 
@@ -196,7 +204,7 @@ def sources(ctx: Context, query: CandidateQuery) -> dict[str, str]:
 
 def episode_flags(ctx: Context, query: CandidateQuery, source: str, where: str = "") -> str:
     """``ep``: index episodes with watch counts and flags (looked up for matching rows only)."""
-    match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+    match = flag_gate(query, "COALESCE(w.watched_users, 0)")
     join, only = watch_join(query, "COALESCE(w.watched_users, 0)")
     return f"""
 ua AS (
@@ -291,7 +299,11 @@ def rollup_rows(ctx: Context, query: CandidateQuery, group: str) -> str:
     group_match = match_expr(query.watched_match_mode, "COALESCE(gu.watched_users, 0)")
     episode_match = match_expr(query.watched_match_mode, "ep.watched_users")
     episode_blocked = _sum_flags("ep.f_", ITEM_BLOCKERS)
-    matched = f"AND ce.{group} IN (SELECT gid FROM gm WHERE matches = 1)"
+    matched = (
+        ""
+        if query.target_ids is not None
+        else (f"AND ce.{group} IN (SELECT gid FROM gm WHERE matches = 1)")
+    )
     join, only = watch_join(query, "COALESCE(gu.watched_users, 0)")
     flags = ", ".join(f"MAX(ep.f_{name}) AS f_{name}" for name in ITEM_BLOCKERS)
     return f"""
@@ -336,7 +348,7 @@ cand AS (
 
 
 def movie_rows(ctx: Context, query: CandidateQuery) -> str:
-    match = match_expr(query.watched_match_mode, "COALESCE(w.watched_users, 0)")
+    match = flag_gate(query, "COALESCE(w.watched_users, 0)")
     join, only = watch_join(query, "COALESCE(w.watched_users, 0)")
 
     def files_in(ids: str) -> str:

@@ -1,13 +1,24 @@
-"""Commands of the deletion gate: unlocking delete mode with the operator's password."""
+"""Commands of deletion: unlocking delete mode, planning, creating, following and canceling runs.
+
+Planning needs no unlock and writes nothing; creating a run needs delete mode, the secret and a
+single-use unlock token (SPEC §7). Every refusal to unlock or to create is audited with its code.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from cullarrd import operators
 from cullarrd.deletion import gate
+from cullarrd.deletion.plan import build_plan, parse_request
+from cullarrd.deletion.runs import ACTIVE, create_run, parse_reviewed, run_to_dict
 from cullarrd.errors import CullarrError
 from cullarrd.service import Args, Caller, Service, command
+from cullarrd.store.models import DeletionRun
 from cullarrd.timeutil import isoformat, utcnow
+
+FOLLOW_INTERVAL_S = 0.5
 
 
 @command("delete.unlock", mutating=True)
@@ -50,3 +61,123 @@ async def _audit(svc: Service, caller: Caller, event: str, payload: dict[str, An
             correlation_id=caller.correlation_id,
         )
     )
+
+
+@command("deletion.plan")
+async def deletion_plan(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """What a run would delete, re-evaluated now; needs no unlock and writes nothing."""
+    settings = await svc.rt.store.read(svc.rt.settings.values)
+    return await svc.rt.store.read(lambda: build_plan(parse_request(args), settings))
+
+
+@command("deletion.create", mutating=True)
+async def deletion_create(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Spend an unlock token on a reviewed plan: the run starts; ``wait`` follows it."""
+    reader = Args(args, {"plan", "token", "wait"})
+    reviewed = reader.mapping("plan")
+    wait = reader.flag("wait")
+    token = args.get("token")
+    reader.done()
+    try:
+        secret = gate.delete_secret(svc.rt.config)
+        operator_id = caller.operator_id or await svc.rt.store.read(_operator_id)
+        settings = await svc.rt.store.read(svc.rt.settings.values)
+
+        def create() -> dict[str, Any]:
+            request = parse_request(parse_reviewed(reviewed)["request"])
+            run = create_run(request, reviewed, token=token, secret=secret,
+                             operator_id=operator_id, settings=settings, now=utcnow())  # fmt: skip
+            plan = run.summary_json["plan"]
+            svc.rt.audit.record(
+                "deletion.created",
+                {
+                    "run_id": run.id,
+                    "scope": run.scope,
+                    "files": len(plan["files"]),
+                    "total_bytes": plan["total_bytes"],
+                    "fingerprint": plan["fingerprint"],
+                    "actor": caller.actor(),
+                },
+                operator_id=operator_id,
+                correlation_id=caller.correlation_id,
+            )
+            return run_to_dict(run)
+
+        run = await svc.rt.store.write(create)
+    except CullarrError as exc:
+        await _audit(svc, caller, "deletion.create_denied", {"reason": exc.code})
+        raise
+    svc.rt.deletion.start()
+    if wait:
+        run = await follow(svc, caller, run["id"])
+    return {"run": run}
+
+
+def _operator_id() -> int:
+    operator = operators.current_operator()
+    if operator is None:
+        raise CullarrError(
+            "no operator exists yet (cullarrctl operator set-password)", code="forbidden"
+        )
+    return operator.id
+
+
+async def follow(svc: Service, caller: Caller, run_id: int) -> dict[str, Any]:
+    """Emit the run's progress while it is active; return it once it has ended."""
+    last = None
+    while True:
+        run = await svc.rt.store.read(lambda: run_to_dict(DeletionRun.get_by_id(run_id)))
+        if run["status"] not in ACTIVE:
+            return run
+        event = {"run_id": run_id, "status": run["status"], "actions": run["action_counts"]}
+        if caller.emit is not None and event != last:
+            await caller.emit(event)
+            last = event
+        await asyncio.sleep(FOLLOW_INTERVAL_S)
+
+
+@command("deletion.cancel", mutating=True)
+async def deletion_cancel(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Stop a run before its next action (finished actions stay as they are)."""
+    run_id = _run_id(args)
+    return {"run": await svc.rt.deletion.cancel(run_id, correlation_id=caller.correlation_id)}
+
+
+@command("deletion.list")
+async def deletion_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """Newest deletion runs first."""
+    reader = Args(args, {"limit", "before_id"})
+    limit = reader.integer("limit", 20, 1, 500)
+    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
+    reader.done()
+
+    def query() -> list[dict[str, Any]]:
+        runs = DeletionRun.select().order_by(DeletionRun.id.desc()).limit(limit)
+        if before_id is not None:
+            runs = runs.where(DeletionRun.id < before_id)
+        return [run_to_dict(run) for run in runs]
+
+    return {"runs": await svc.rt.store.read(query)}
+
+
+@command("deletion.get")
+async def deletion_get(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """One deletion run with every action, its stages and errors."""
+    run_id = _run_id(args)
+    run = await svc.rt.store.read(
+        lambda: (lambda r: None if r is None else run_to_dict(r, actions=True))(
+            DeletionRun.get_or_none(DeletionRun.id == run_id)
+        )
+    )
+    if run is None:
+        raise CullarrError(f"no deletion run {run_id}", code="not_found")
+    return {"run": run}
+
+
+def _run_id(args: dict[str, Any]) -> int:
+    reader = Args(args, {"id"})
+    run_id = reader.integer("id", None, 1, 2**63 - 1)
+    if run_id is None and "id" not in reader.errors:
+        reader.errors["id"] = ["is required"]
+    reader.done()
+    return int(run_id)

@@ -345,6 +345,8 @@ class DeletionAction(BaseModel):
     error_message = TextField(null=True)
     retry_count = IntegerField(default=0)
     stage_timestamps_json = _json()
+    plan_json = _json(null=True)
+    warnings_json = JSONField(default=list, null=True)
 
     class Meta:
         table_name = "deletion_actions"
