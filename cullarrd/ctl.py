@@ -19,16 +19,21 @@ from typing import Any, TextIO
 from cullarrd import __version__
 from cullarrd.control.client import ControlClient, DaemonError, DaemonUnreachable
 from cullarrd.ctl_render import (
+    deletion_progress_line,
     inline,
     progress_line,
     render_audit,
     render_candidates,
     render_changed,
+    render_delete,
+    render_deletion_run,
+    render_deletion_runs,
     render_exclusions,
     render_generic,
     render_integrations,
     render_keep_markers,
     render_password_set,
+    render_plan,
     render_reload,
     render_removed,
     render_run,
@@ -50,6 +55,14 @@ ArgSpec = tuple[tuple[str, ...], dict[str, Any]]
 
 class UsageError(Exception):
     """Arguments argparse accepted but the command cannot use; exits 2."""
+
+
+class NotConfirmed(DaemonError):
+    """The operator did not confirm a deletion; reported like a refusal (exit 1)."""
+
+    def __init__(self) -> None:
+        message = "not confirmed; nothing was deleted"
+        super().__init__({"code": "not_confirmed", "message": message, "correlation_id": None})
 
 
 def arg(*flags: str, **kwargs: Any) -> ArgSpec:
@@ -122,11 +135,16 @@ def user_id_list(raw: str) -> list[int]:
     return ids
 
 
+def _names(raw: str | None) -> list[str] | None:
+    """``a, b`` into ``["a", "b"]``; None when the flag was not given."""
+    return [part.strip() for part in raw.split(",") if part.strip()] if raw else None
+
+
 def build_candidates(ns: argparse.Namespace) -> dict[str, Any]:
     """The query from the flags given; the daemon validates every field and resolves names."""
     given = {
         "scope": ns.scope,
-        "users": [u.strip() for u in ns.users.split(",") if u.strip()] if ns.users else None,
+        "users": _names(ns.users),
         "watched_match_mode": ns.match,
         "include_blocked": True if ns.include_blocked else None,
         "sort": ns.sort,
@@ -158,6 +176,122 @@ def build_view_add(ns: argparse.Namespace) -> dict[str, Any]:
     return {"name": ns.name, "scope": ns.scope, "filters": filters}
 
 
+def _id_or_number(token: str) -> str | int:
+    return int(token) if token.isdigit() else token
+
+
+def candidate_ids(raw: str) -> list[str | int]:
+    """``movie:1,movie:2`` (or bare numbers) into a list of target ids (an argparse ``type``)."""
+    ids = [_id_or_number(part.strip()) for part in raw.split(",") if part.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("expected candidate ids such as movie:4,movie:7")
+    return ids
+
+
+def version_choice(raw: str) -> tuple[str, list[int]]:
+    """``movie:1=10,11`` into ``("movie:1", [10, 11])`` (an argparse ``type``)."""
+    target, sep, files = raw.partition("=")
+    try:
+        ids = [int(part) for part in files.split(",") if part.strip()]
+    except ValueError:
+        ids = []
+    if not sep or not target.strip() or not ids:
+        raise argparse.ArgumentTypeError(f"expected TARGET=FILE_ID[,FILE_ID...], got {raw!r}")
+    return target.strip(), ids
+
+
+def build_plan_request(ns: argparse.Namespace) -> dict[str, Any]:
+    """The plan request from the flags given; the daemon validates it and resolves user names."""
+    versions: dict[str, list[int]] = {}
+    for target, files in ns.versions or []:
+        versions.setdefault(target, []).extend(files)
+    given = {
+        "scope": ns.scope,
+        "target_ids": ns.ids,
+        "versions": versions or None,
+        "users": _names(ns.users),
+        "watched_match_mode": ns.match,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def call_plan(client: ControlClient, ns: argparse.Namespace, args: dict[str, Any]) -> Any:
+    """Plan, then write the plan as the daemon returned it to ``--out``."""
+    plan = client.call("deletion.plan", args)
+    if ns.out:
+        try:
+            with open(ns.out, "w", encoding="utf-8") as out:
+                out.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write the plan to {ns.out}: {exc.strerror or exc}") from None
+    return plan
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def read_plan(path: str) -> dict[str, Any]:
+    """The plan JSON ``cullarrctl plan --out`` wrote."""
+    try:
+        with open(path, encoding="utf-8") as source:
+            plan = json.load(source)
+    except OSError as exc:
+        raise UsageError(f"cannot read the plan {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"the plan {path} is not JSON: {exc}") from None
+    if not isinstance(plan, dict):
+        raise UsageError(f"{path} is not a plan (write one with: {PROG} plan --out FILE)")
+    return plan
+
+
+def build_delete(ns: argparse.Namespace) -> dict[str, Any]:
+    """``delete cancel ID``'s run id, or the reviewed plan a new run is created from."""
+    if ns.action == "cancel":
+        if ns.id is None:
+            raise UsageError("delete cancel needs the run ID")
+        return {"id": ns.id}
+    if ns.id is not None:
+        raise UsageError(f"unexpected {ns.id}: a run ID goes with 'delete cancel'")
+    if not ns.plan:
+        raise UsageError("the following arguments are required: --plan")
+    plan = read_plan(ns.plan)
+    if not ns.yes and not _stdin_is_tty():
+        raise UsageError("stdin is not a terminal to confirm on: give --yes")
+    return {"plan": plan, "wait": ns.wait}
+
+
+def confirm_delete(plan: dict[str, Any]) -> bool:
+    """Ask on the terminal; only ``y``/``yes`` confirms."""
+    files = plan.get("files") if isinstance(plan.get("files"), list) else []
+    size = plan.get("total_bytes")
+    gb = f"{size / 1e9:.2f}" if isinstance(size, int | float) else "?"
+    print(f"Delete {len(files)} files ({gb} GB)? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def call_delete(client: ControlClient, ns: argparse.Namespace, args: dict[str, Any]) -> Any:
+    """Cancel a run; or unlock (unless ``--token``), confirm (unless ``--yes``) and create one."""
+    if ns.action == "cancel":
+        return client.call("deletion.cancel", args)
+    token = ns.token
+    if token is None:
+        unlocked = client.call("delete.unlock", {"password": read_password(repeat=False)})
+        token = unlocked["token"]
+    if not ns.yes and not confirm_delete(args["plan"]):
+        raise NotConfirmed()
+    on_event = None if ns.json else _print_event
+    return client.call("deletion.create", {**args, "token": token}, on_event=on_event)
+
+
+Render = Callable[[Any, argparse.Namespace], str]
+
+
+def _sync_or_deletion(sync: Render, deletion: Render) -> Render:
+    """A renderer for a command whose ``--deletion`` flag asks about deletion runs."""
+    return lambda result, ns: (deletion if ns.deletion else sync)(result, ns)
+
+
 @dataclass(frozen=True)
 class Command:
     """One CLI command and the socket command it sends."""
@@ -171,6 +305,8 @@ class Command:
     epilog: str | None = None
     # When one CLI word serves two socket commands (``sync`` / ``sync cancel``).
     pick: Callable[[argparse.Namespace], str] | None = None
+    # When a command takes more than one request (``delete``: unlock, then create).
+    call: Callable[[ControlClient, argparse.Namespace, dict[str, Any]], Any] | None = None
 
 
 GROUP_HELP = {
@@ -226,18 +362,26 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("runs",),
         "runs.list",
-        "list recent sync runs",
-        arguments=(arg("--limit", type=int, default=20, metavar="N"),),
+        "list recent sync runs (or deletion runs)",
+        arguments=(
+            arg("--limit", type=int, default=20, metavar="N"),
+            arg("--deletion", action="store_true", help="list deletion runs instead"),
+        ),
         build=lambda ns: {"limit": ns.limit},
-        render=render_runs,
+        pick=lambda ns: "deletion.list" if ns.deletion else "runs.list",
+        render=_sync_or_deletion(render_runs, render_deletion_runs),
     ),
     Command(
         ("run",),
         "runs.get",
-        "show one sync run with its phases and integrations",
-        arguments=(arg("id", type=int, metavar="ID"),),
+        "show one sync run with its phases and integrations (or a deletion run)",
+        arguments=(
+            arg("id", type=int, metavar="ID"),
+            arg("--deletion", action="store_true", help="a deletion run, with its actions"),
+        ),
         build=lambda ns: {"id": ns.id},
-        render=render_run,
+        pick=lambda ns: "deletion.get" if ns.deletion else "runs.get",
+        render=_sync_or_deletion(render_run, render_deletion_run),
     ),
     Command(
         ("integrations", "reset-history"),
@@ -284,6 +428,60 @@ COMMANDS: tuple[Command, ...] = (
         build=lambda ns: {"password": read_password(repeat=False)},
         render=render_unlock,
         epilog="The operator password is prompted for on a terminal, else read as one stdin line.",
+    ),
+    Command(
+        ("plan",),
+        "deletion.plan",
+        "what deleting these candidates would do: files, blocked targets, side effects",
+        arguments=(
+            arg("--scope", required=True, choices=["movie", "tv_episode", "tv_season", "tv_show"]),
+            arg(
+                "--ids",
+                required=True,
+                action="extend",
+                type=candidate_ids,
+                metavar="ID[,ID...]",
+                help="candidate ids as candidates prints them (movie:4, season:3, ...)",
+            ),
+            arg(
+                "--version",
+                dest="versions",
+                action="append",
+                type=version_choice,
+                metavar="MOVIE=FILE[,FILE...]",
+                help="delete only these media files of a movie, e.g. movie:4=26 (repeatable)",
+            ),
+            arg("--users", metavar="A,B", help="usernames, friendly names or Tautulli user ids"),
+            arg("--match", choices=["all", "any", "none"], help="default: all"),
+            arg("--out", metavar="FILE", help="also write the plan JSON here, for 'delete --plan'"),
+        ),
+        build=build_plan_request,
+        call=call_plan,
+        render=render_plan,
+        epilog="Planning changes nothing. Without --users every user Plex has not hidden counts.",
+    ),
+    Command(
+        ("delete",),
+        "deletion.create",
+        "delete what a reviewed plan lists; 'delete cancel ID' stops a run",
+        arguments=(
+            arg("action", nargs="?", choices=["cancel"], help="cancel deletion run ID"),
+            arg("id", nargs="?", type=int, metavar="ID", help="the run to cancel"),
+            arg("--plan", metavar="FILE", help="the plan 'plan --out FILE' wrote"),
+            arg("--token", metavar="T", help="an unlock token from 'unlock' (else: password)"),
+            arg("--yes", action="store_true", help="do not ask for confirmation"),
+            arg("--wait", action="store_true", help="follow progress until the run ends"),
+        ),
+        build=build_delete,
+        call=call_delete,
+        render=render_delete,
+        epilog=(
+            "Without --token the operator password is prompted for on a terminal, else read as "
+            "one stdin line (as 'unlock' does), and delete mode is unlocked for this run. Then "
+            "'Delete N files (X GB)? [y/N]' is asked on the terminal; when stdin is not a "
+            "terminal --yes is required (the answer is never read from a pipe). The daemon "
+            "re-plans and refuses the run if anything changed since the plan was made."
+        ),
     ),
     Command(("users",), "users.list", "list the Plex users Tautulli knows", render=render_users),
     Command(
@@ -498,6 +696,9 @@ def _print_event(event: Any) -> None:
     if isinstance(event, dict) and isinstance(event.get("percent"), int | float):
         print(progress_line(event, tty=sys.stderr.isatty()), end="", file=sys.stderr, flush=True)
         return
+    if isinstance(event, dict) and isinstance(event.get("actions"), dict):
+        print(deletion_progress_line(event), file=sys.stderr, flush=True)
+        return
     text = event.get("message") if isinstance(event, dict) else None
     print(text if isinstance(text, str) else inline(event), file=sys.stderr, flush=True)
 
@@ -529,19 +730,23 @@ def _report_unreachable(exc: DaemonUnreachable, as_json: bool) -> int:
     return EXIT_UNREACHABLE
 
 
+def _call(client: ControlClient, ns: argparse.Namespace, args: dict[str, Any]) -> Any:
+    command: Command = ns._command
+    cmd = command.pick(ns) if command.pick else command.cmd
+    return client.call(cmd, args, on_event=None if ns.json else _print_event)
+
+
 def _run(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     command: Command = ns._command
     try:
         args = command.build(ns)
+        path = resolve_socket_path(ns.socket, ns.config, env)
+        with ControlClient(path) as client:
+            result = (command.call or _call)(client, ns, args)
     except UsageError as exc:
         ns._parser.print_usage(sys.stderr)
         print(f"{ns._parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    path = resolve_socket_path(ns.socket, ns.config, env)
-    try:
-        with ControlClient(path) as client:
-            cmd = command.pick(ns) if command.pick else command.cmd
-            result = client.call(cmd, args, on_event=None if ns.json else _print_event)
     except DaemonUnreachable as exc:
         return _report_unreachable(exc, ns.json)
     except DaemonError as exc:

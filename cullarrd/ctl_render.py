@@ -329,3 +329,142 @@ def render_unlock(result: Any, ns: argparse.Namespace) -> str:
     if not isinstance(result, dict) or "token" not in result:
         return render_generic(result, ns)
     return f"{result['token']}\nvalid until {result.get('expires_at')}, for one deletion run"
+
+
+def _indented(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [title, *("  " + line for line in _table(headers, rows))] if rows else []
+
+
+def _side_effects(effects: Any) -> list[str]:
+    """What a deletion changes besides deleting files: unmonitor, tag, partner episodes."""
+    effects = effects if isinstance(effects, dict) else {}
+    item = ("integration", "type", "arr_id", "title")
+    unmonitor = [[inline(e.get(k)) for k in item] for e in effects.get("unmonitor") or []]
+    tag = [[inline(e.get(k)) for k in (*item, "tag")] for e in effects.get("tag") or []]
+    partners = [
+        [
+            f"episode:{e.get('episode_id')}",
+            *(inline(e.get(k)) for k in ("title", "shares_file_with")),
+        ]
+        for e in effects.get("affected_episodes") or []
+    ]
+    headers = ["INTEGRATION", "TYPE", "ARR ID", "TITLE"]
+    return [
+        *_indented(f"unmonitors ({len(unmonitor)}):", headers, unmonitor),
+        *_indented(f"tags ({len(tag)}):", [*headers, "TAG"], tag),
+        *_indented(
+            f"partner episodes that lose their shared file ({len(partners)}):",
+            ["EPISODE", "TITLE", "SHARES A FILE WITH"],
+            partners,
+        ),
+    ]
+
+
+def render_plan(result: Any, ns: argparse.Namespace) -> str:
+    """The eligible files, the blocked targets, the side effects and the total."""
+    if not isinstance(result, dict) or not isinstance(result.get("files"), list):
+        return render_generic(result, ns)
+    files = [[inline(f.get(k)) for k in ("media_file_id", "candidate_id", "integration")]
+             + [_gb(f.get("size_bytes")), inline(f.get("quality")), inline(f.get("path"))]
+             for f in result["files"]]  # fmt: skip
+    blocked = [[inline(b.get(k)) for k in ("candidate_id", "title", "blocker_flags", "error_code")]
+               for b in result.get("blocked") or []]  # fmt: skip
+    lines = _indented(
+        f"files to delete ({len(files)}):",
+        ["FILE", "TARGET", "INTEGRATION", "GB", "QUALITY", "PATH"],
+        files,
+    ) or ["nothing to delete"]
+    lines += _indented(
+        f"blocked, not deleted ({len(blocked)}):", ["TARGET", "TITLE", "BLOCKERS", "ERROR"], blocked
+    )
+    lines += _side_effects(result.get("side_effects"))
+    lines.append(f"total: {len(files)} files, {_gb(result.get('total_bytes'))} GB")
+    if getattr(ns, "out", None):
+        lines.append(f"plan written to {ns.out}")
+    return "\n".join(lines)
+
+
+def _deleted(run: dict[str, Any]) -> str:
+    return f"{_gb(run.get('deleted_bytes'))} of {_gb(run.get('total_bytes'))} GB"
+
+
+def _counts(counts: Any) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return "no actions"
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def deletion_progress_line(event: dict[str, Any]) -> str:
+    """One line per change of a followed deletion run."""
+    return f"deletion run {event.get('run_id')} {event.get('status')}: {_counts(event['actions'])}"
+
+
+def _deletion_outcome(run: dict[str, Any]) -> str:
+    line = (
+        f"deletion run {run.get('id')}: {run.get('status')} ({_counts(run.get('action_counts'))});"
+        f" {_deleted(run)} deleted"
+    )
+    if run.get("error_code"):
+        line += f"\nerror {run['error_code']}: {run.get('error_message') or ''}"
+    return line
+
+
+def render_delete(result: Any, ns: argparse.Namespace) -> str:
+    """A created, canceled or (with ``--wait``) finished deletion run."""
+    run = result.get("run") if isinstance(result, dict) else None
+    if not isinstance(run, dict):
+        return render_generic(result, ns)
+    if ns.action == "cancel":
+        return f"cancel requested for deletion run {run.get('id')}: {run.get('status')}"
+    if not ns.wait:
+        lead = f"started deletion run {run.get('id')}: {run.get('status')}"
+        return f"{lead}, {_gb(run.get('total_bytes'))} GB\nfollow it with: {_details(run)}"
+    return f"{_deletion_outcome(run)}\ndetails: {_details(run)}"
+
+
+def _details(run: dict[str, Any]) -> str:
+    return f"cullarrctl run --deletion {run.get('id')}"
+
+
+def render_deletion_runs(result: Any, ns: argparse.Namespace) -> str:
+    """Deletion runs, newest first."""
+    runs = result.get("runs") if isinstance(result, dict) else None
+    if not isinstance(runs, list):
+        return render_generic(result, ns)
+    rows = [
+        [inline(r.get(k)) for k in ("id", "status", "scope")]
+        + [_gb(r.get("deleted_bytes")), _gb(r.get("total_bytes")), _counts(r.get("action_counts"))]
+        + [inline(r.get(k)) for k in ("created_at", "finished_at", "error_code")]
+        for r in runs
+    ]
+    headers = ["ID", "STATUS", "SCOPE", "DELETED GB", "PLANNED GB", "ACTIONS", "CREATED_AT",
+               "FINISHED_AT", "ERROR_CODE"]  # fmt: skip
+    return "\n".join(_table(headers, rows)) if rows else "no deletion runs yet"
+
+
+def render_deletion_run(result: Any, ns: argparse.Namespace) -> str:
+    """One deletion run: its facts, each action's stage, status and error, the side effects."""
+    run = result.get("run") if isinstance(result, dict) else None
+    if not isinstance(run, dict):
+        return render_generic(result, ns)
+    facts = [(k, inline(run.get(k))) for k in
+             ("id", "status", "scope", "created_at", "started_at", "finished_at",
+              "cancel_requested", "error_code", "error_message")]  # fmt: skip
+    facts += [("actions", _counts(run.get("action_counts"))), ("deleted", _deleted(run))]
+    actions = [
+        [inline(a.get(k)) for k in ("id", "candidate_id", "integration", "arr_file_id")]
+        + [_gb(a.get("size_bytes"))]
+        + [inline(a.get(k)) for k in ("status", "stage", "retry_count", "error_code")]
+        + [_action_notes(a), inline(a.get("path"))]
+        for a in run.get("actions") or []
+    ]
+    headers = ["ACTION", "TARGET", "INTEGRATION", "ARR FILE", "GB", "STATUS", "STAGE", "RETRIES",
+               "ERROR", "NOTES", "PATH"]  # fmt: skip
+    lines = [*_aligned(facts), "", *(_table(headers, actions) if actions else ["no actions"])]
+    side = _side_effects(run.get("side_effects"))
+    return "\n".join([*lines, *(["", *side] if side else [])])
+
+
+def _action_notes(action: dict[str, Any]) -> str:
+    notes = [action.get("error_message"), *(action.get("warnings") or [])]
+    return "; ".join(inline(note) for note in notes if note) or "-"

@@ -268,6 +268,7 @@ def shape_rows(
             "blocker_flags": blockers,
             "risk_flags": risks,
             "flag_details": {name: EXPLAIN[name] for name in (*blockers, *risks)},
+            "watched_rule_met": bool(record["matches"]),
             "eligible": bool(record["matches"]) and not blockers,
             "reasons": _reasons(query, record, last_at, added_at, now),
         }

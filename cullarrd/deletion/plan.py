@@ -221,9 +221,7 @@ def refusal_code(row: Mapping[str, Any], causes: Mapping[str, str]) -> str:
             )
         if flag in ERROR_CODES:
             return ERROR_CODES[flag]
-    if row["blocker_flags"]:
-        return ROLLUP
-    return NOT_MATCHING
+    return NOT_MATCHING if not row["watched_rule_met"] else ROLLUP
 
 
 def _unavailable_causes() -> dict[str, str]:
@@ -260,7 +258,7 @@ def _chosen_files(request: PlanRequest, rows: Mapping[int, Mapping[str, Any]]) -
         present = list(row["media_file_ids"])
         choice = choices.get(target_id)
         if choice is None:
-            if len(present) > 1 and row["eligible"]:
+            if len(row["versions"]) > 1 and row["eligible"]:
                 unchosen.append({"candidate_id": row["candidate_id"], "versions": row["versions"]})
             chosen[target_id] = present
         elif not set(choice) <= set(present):

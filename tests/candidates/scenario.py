@@ -170,9 +170,10 @@ def scenario(
     """Serve ``library`` (default ``base_library()``) and compose a runtime over ``store``."""
     library = library or base_library()
     extra = per_kind.pop("extra", [])
+    config = per_kind.pop("config", None)
     with served_fakes(library, plex_down=plex_down) as fakes:
         configs = fakes.integrations(**per_kind)
         configs += [{**fakes.integrations()[1], **entry} for entry in extra]
-        runtime = make_runtime(store, configs, tmp_path)
+        runtime = make_runtime(store, configs, tmp_path, config)
         runtime.sync = SyncEngine(runtime)
         yield Scenario(library, fakes, runtime, Service(runtime))

@@ -87,10 +87,17 @@ def served_fakes(library: Library, *, plex_down: bool = False) -> Iterator[FakeS
         yield FakeSet(library, {"sonarr": s, "radarr": r, "tautulli": t}, faults, writes, apps)
 
 
-def make_runtime(store: Store, integrations: list[dict[str, Any]], tmp_path) -> Runtime:
-    """A runtime over ``store`` whose config names ``integrations``; rows reconciled."""
+def make_runtime(
+    store: Store, integrations: list[dict[str, Any]], tmp_path, extra: dict | None = None
+) -> Runtime:
+    """A runtime over ``store`` whose config names ``integrations`` (plus ``extra`` config
+    sections); rows reconciled."""
     config = parse_config(
-        {"socket": {"path": str(tmp_path / "s.sock")}, "integrations": integrations},
+        {
+            "socket": {"path": str(tmp_path / "s.sock")},
+            "integrations": integrations,
+            **(extra or {}),
+        },
         env={},
         base_dir=str(tmp_path),
     )
