@@ -271,15 +271,17 @@ def confirm_delete(plan: dict[str, Any]) -> bool:
 
 
 def call_delete(client: ControlClient, ns: argparse.Namespace, args: dict[str, Any]) -> Any:
-    """Cancel a run; or unlock (unless ``--token``), confirm (unless ``--yes``) and create one."""
+    """Cancel a run; or confirm (unless ``--yes``), unlock (unless ``--token``) and create one.
+
+    Confirming first means a declined deletion never issues an unlock token."""
     if ns.action == "cancel":
         return client.call("deletion.cancel", args)
+    if not ns.yes and not confirm_delete(args["plan"]):
+        raise NotConfirmed()
     token = ns.token
     if token is None:
         unlocked = client.call("delete.unlock", {"password": read_password(repeat=False)})
         token = unlocked["token"]
-    if not ns.yes and not confirm_delete(args["plan"]):
-        raise NotConfirmed()
     on_event = None if ns.json else _print_event
     return client.call("deletion.create", {**args, "token": token}, on_event=on_event)
 

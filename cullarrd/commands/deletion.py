@@ -7,6 +7,7 @@ single-use unlock token (SPEC §7). Every refusal to unlock or to create is audi
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cullarrd import operators
@@ -19,6 +20,7 @@ from cullarrd.store.models import DeletionRun
 from cullarrd.timeutil import isoformat, utcnow
 
 FOLLOW_INTERVAL_S = 0.5
+HEARTBEAT_S = 15.0
 
 
 @command("delete.unlock", mutating=True)
@@ -123,16 +125,18 @@ def _operator_id() -> int:
 
 
 async def follow(svc: Service, caller: Caller, run_id: int) -> dict[str, Any]:
-    """Emit the run's progress while it is active; return it once it has ended."""
-    last = None
+    """Emit the run's progress while it is active (a change, or every ``HEARTBEAT_S`` so a
+    client waiting on a slow retry knows the run is alive); return it once it has ended."""
+    last, sent_at = None, 0.0
     while True:
         run = await svc.rt.store.read(lambda: run_to_dict(DeletionRun.get_by_id(run_id)))
         if run["status"] not in ACTIVE:
             return run
         event = {"run_id": run_id, "status": run["status"], "actions": run["action_counts"]}
-        if caller.emit is not None and event != last:
+        now = time.monotonic()
+        if caller.emit is not None and (event != last or now - sent_at >= HEARTBEAT_S):
             await caller.emit(event)
-            last = event
+            last, sent_at = event, now
         await asyncio.sleep(FOLLOW_INTERVAL_S)
 
 

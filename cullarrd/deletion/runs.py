@@ -193,7 +193,7 @@ def action_to_dict(row: DeletionAction) -> dict[str, Any]:
         "size_bytes": plan.get("size_bytes"),
         "status": row.status,
         "stage": next((s for s in reversed(STAGES) if s in stages), None),
-        "stages": stages,
+        "stages": {s: stages[s] for s in STAGES if s in stages},  # in order (JSONB sorts keys)
         "error_code": row.error_code,
         "error_message": row.error_message,
         "retry_count": row.retry_count,
