@@ -138,7 +138,7 @@ async def test_the_gate_refuses_and_audits_without_spending_anything(store, tmp_
         assert error.code == "delete_mode_disabled"
 
 
-def test_delete_mode_needs_a_secret(tmp_path):
+async def test_delete_mode_needs_a_secret(tmp_path):
     with pytest.raises(ConfigError, match=r"delete_mode\.secret: required"):
         parse_config(
             {"socket": {"path": str(tmp_path / "s.sock")}, "delete_mode": {"enabled": True}},
@@ -422,3 +422,25 @@ async def test_a_delete_in_flight_is_never_resent_for_a_changed_file(store, tmp_
         (action,) = run["actions"]
         assert (action["status"], action["error_code"]) == ("failed", "deletion_target_changed")
         assert sc.writes("radarr", "DELETE") == [] and sc.library.movie_files_of(4) == [upstream]
+
+
+async def test_notifier_plugins_hear_every_finished_run(store, tmp_path):
+    from cullarrd.hookspecs import hookimpl
+
+    heard: list[dict] = []
+
+    class Notifier:
+        @hookimpl
+        def cullarrd_deletion_finished(self, run):
+            heard.append(run)
+
+    with deletion_scenario(store, tmp_path) as sc:
+        sc.runtime.plugins.manager.register(Notifier(), name="test-notifier")
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        token = await sc.unlock()
+        run = await sc.finished((await sc.create(plan, token))["id"])
+        (finished,) = heard
+        assert finished["id"] == run["id"] and finished["status"] == "success"
+        assert finished["actions"][0]["status"] == "confirmed"
+        assert token not in str(finished) and "delete-secret" not in str(finished)
