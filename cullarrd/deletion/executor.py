@@ -169,6 +169,8 @@ class DeletionEngine:
 
     async def _execute(self, run_id: int) -> None:
         run = await self.rt.store.write(lambda: self._begin(run_id))
+        if run is None:
+            return
         request = PlanRequest(**_request_fields(run))
         open_actions = await self.rt.store.read(
             lambda: list(run.actions.where(DeletionAction.status.not_in(FINAL_ACTIONS))
@@ -185,8 +187,10 @@ class DeletionEngine:
             raise Stop
         self._notify(await self.rt.store.write(lambda: self._finish(run_id)))
 
-    def _begin(self, run_id: int) -> DeletionRun:
+    def _begin(self, run_id: int) -> DeletionRun | None:
         run = DeletionRun.get_by_id(run_id)
+        if run.status not in ACTIVE:  # canceled while queued, between the pick and now
+            return None
         if run.status == "queued":
             run.status, run.started_at = "running", utcnow()
             run.save()
@@ -200,22 +204,25 @@ class DeletionEngine:
         row = await self.rt.store.read(lambda: Integration.get_by_id(integration_id))
         cfg = next((c for c in self.rt.config.integrations if c.name == row.name), None)
         upstream: dict[str, Any] = {}
-        async with self._adapter(cfg, upstream) as adapter:
+        try:
+            async with self._adapter(cfg, upstream) as adapter:
+                for action in actions:
+                    if self._stopping:
+                        return
+                    started = bool(action.stage_timestamps_json)
+                    if not started and await self.rt.store.read(lambda: _canceled(run.id)):
+                        await self.rt.store.write(lambda a=action: self._skip(a, "run canceled"))
+                        continue
+                    ctx = ActionContext(run, action, adapter, request, upstream)
+                    if adapter is None:
+                        gone = f"{row.name} is no longer configured"
+                        error = CullarrError(gone, code="unsupported_integration_version")
+                        await self._fail(ctx, error)
+                        continue
+                    await self._action(ctx)
+        except CullarrError as exc:  # the adapter could not be built (e.g. URL not allowed)
             for action in actions:
-                if self._stopping:
-                    return
-                started = bool(action.stage_timestamps_json)
-                if not started and await self.rt.store.read(lambda: _cancel_requested(run.id)):
-                    await self.rt.store.write(lambda a=action: self._skip(a, "run canceled"))
-                    continue
-                ctx = ActionContext(run, action, adapter, request, upstream)
-                if adapter is None:
-                    gone = f"{row.name} is no longer configured"
-                    await self._fail(
-                        ctx, CullarrError(gone, code="unsupported_integration_version")
-                    )
-                    continue
-                await self._action(ctx)
+                await self._fail(ActionContext(run, action, None, request, upstream), exc)
 
     @contextlib.asynccontextmanager
     async def _adapter(self, cfg: Any, upstream: dict[str, Any]) -> AsyncIterator[Any]:
@@ -293,8 +300,8 @@ class DeletionEngine:
             # Until a delete was attempted, precheck runs again on resume: time has passed.
             if (stages.get(stage) or {}).get("finished_at") and (stage != "precheck" or sent):
                 continue
-            if self._stopping:
-                raise Stop
+            if self._stopping:  # the run stays running; it resumes here on the next start
+                return
             if not await self._stage(ctx, stage):
                 return
 
@@ -370,6 +377,8 @@ class DeletionEngine:
     async def _fail(self, ctx: ActionContext, exc: CullarrError, stage: str = "precheck") -> None:
         def work() -> None:
             action = DeletionAction.get_by_id(ctx.action.id)
+            if action.status in FINAL_ACTIONS:
+                return
             action.status, action.error_code, action.error_message = "failed", exc.code, exc.message
             action.save()
             self._audit("deletion.action_failed", action.deletion_run_id, action_id=action.id,
@@ -513,7 +522,7 @@ def _next_run() -> int | None:
     return None if first is None else first.id
 
 
-def _cancel_requested(run_id: int) -> bool:
+def _canceled(run_id: int) -> bool:
     return bool(DeletionRun.get_by_id(run_id).cancel_requested)
 
 
