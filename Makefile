@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-sync bench-candidates clean
+.PHONY: setup demo test lint format bench bench-sync bench-candidates bench-deletion clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,6 @@ bench-sync: $(STAMP)
 
 bench-candidates: $(STAMP)
 	$(BIN)/python -m bench.bench_candidates --store var/bench-candidates
+
+bench-deletion: $(STAMP)
+	$(BIN)/python -m bench.bench_deletion
