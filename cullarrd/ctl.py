@@ -478,10 +478,10 @@ COMMANDS: tuple[Command, ...] = (
         call=call_delete,
         render=render_delete,
         epilog=(
-            "Without --token the operator password is prompted for on a terminal, else read as "
-            "one stdin line (as 'unlock' does), and delete mode is unlocked for this run. Then "
-            "'Delete N files (X GB)? [y/N]' is asked on the terminal; when stdin is not a "
-            "terminal --yes is required (the answer is never read from a pipe). The daemon "
+            "First 'Delete N files (X GB)? [y/N]' is asked on the terminal; when stdin is not a "
+            "terminal --yes is required (the answer is never read from a pipe). Then, without "
+            "--token, the operator password is prompted for on a terminal, else read as one "
+            "stdin line (as 'unlock' does), and delete mode is unlocked for this run. The daemon "
             "re-plans and refuses the run if anything changed since the plan was made."
         ),
     ),

@@ -53,6 +53,21 @@ class PlanRequest:
     def candidate_id(self, row_id: int) -> str:
         return f"{ID_PREFIX[self.scope]}:{row_id}"
 
+    @classmethod
+    def from_dict(cls, request: Mapping[str, Any]) -> PlanRequest:
+        """Back from ``to_dict`` (a stored run's request, already validated once)."""
+
+        def number(candidate_id: str) -> int:
+            return int(candidate_id.partition(":")[2])
+
+        return cls(
+            scope=request["scope"],
+            target_ids=tuple(number(t) for t in request["target_ids"]),
+            versions=tuple((number(k), tuple(v)) for k, v in sorted(request["versions"].items())),
+            plex_user_ids=tuple(request["plex_user_ids"]),
+            watched_match_mode=request["watched_match_mode"],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scope": self.scope,
@@ -88,7 +103,7 @@ def parse_request(args: Mapping[str, Any]) -> PlanRequest:
     return PlanRequest(str(scope), targets, versions, users, str(mode))
 
 
-def _target_id(value: Any, scope: str | None) -> int | None:
+def _positive_id(value: Any, scope: str | None) -> int | None:
     """``4`` or ``"movie:4"`` (the candidate id, whose prefix must fit the scope)."""
     if isinstance(value, str) and ":" in value:
         prefix, _, number = value.partition(":")
@@ -107,7 +122,7 @@ def _target_ids(value: Any, scope: str | None, fail: Any) -> tuple[int, ...]:
     if len(value) > MAX_TARGETS:
         fail("target_ids", f"at most {MAX_TARGETS} targets per plan")
         return ()
-    ids = [_target_id(v, scope) for v in value]
+    ids = [_positive_id(v, scope) for v in value]
     bad = [str(v) for v, i in zip(value, ids, strict=True) if i is None]
     if bad and scope is not None:
         fail("target_ids", f"not {ID_PREFIX[scope]} ids: {', '.join(bad[:10])}")
@@ -127,8 +142,8 @@ def _versions(
         return ()
     chosen = []
     for key, files in value.items():
-        target = _target_id(key if ":" in str(key) else _int_text(key), scope)
-        ok_files = isinstance(files, list) and files and all(_target_id(f, None) for f in files)
+        target = _positive_id(key if ":" in str(key) else _int_text(key), scope)
+        ok_files = isinstance(files, list) and files and all(_positive_id(f, None) for f in files)
         if target is None or target not in targets:
             fail("versions", f"{key!r} is not one of the targets")
         elif not ok_files:
@@ -158,7 +173,7 @@ def _users(args: Mapping[str, Any], fail: Any) -> tuple[int, ...]:
         return resolved
     if ids is None:
         return ()
-    if not isinstance(ids, list) or not all(_target_id(i, None) for i in ids):
+    if not isinstance(ids, list) or not all(_positive_id(i, None) for i in ids):
         fail("plex_user_ids", "must be a list of positive integer user ids")
         return ()
     try:
@@ -182,7 +197,7 @@ def build_plan(request: PlanRequest, settings: Mapping[str, Any]) -> dict[str, A
             {"target_ids": [f"not present (no file on disk, or unknown): {', '.join(absent)}"]}
         )
     chosen = _chosen_files(request, by_id)
-    causes = _unavailable_causes()
+    causes = unavailable_causes()
     targets, blocked, selected = [], [], {}
     for target_id in request.target_ids:
         row = by_id[target_id]
@@ -224,7 +239,7 @@ def refusal_code(row: Mapping[str, Any], causes: Mapping[str, str]) -> str:
     return NOT_MATCHING if not row["watched_rule_met"] else ROLLUP
 
 
-def _unavailable_causes() -> dict[str, str]:
+def unavailable_causes() -> dict[str, str]:
     """Per integration name: the code its unavailability is refused with."""
     causes = {}
     for row in Integration.select():
@@ -320,6 +335,12 @@ def _files_and_effects(
             on_file = episodes[f.id]
             series = on_file[0]["series"]
             entry["parent"] = {"type": "series", "arr_id": series["arr_id"]}
+            # The episodes whose file goes are unmonitored in every TV scope (else Sonarr
+            # fetches them again, e.g. when a show's run stops half-way); a whole show's series
+            # too, and it is tagged.
+            entry["unmonitor_episodes"] = [e["arr_id"] for e in on_file]
+            for e in on_file:
+                unmonitor[("episode", e["arr_id"])] = _effect(entry, "episode", e)
             if request.scope == "tv_show":
                 item = {"type": "series", "arr_id": series["arr_id"], "title": series["title"]}
                 entry["group"] = {
@@ -328,10 +349,6 @@ def _files_and_effects(
                     "unmonitor": item,
                     "tag": {**item, "tag": tag},
                 }
-            else:
-                entry["unmonitor_episodes"] = [e["arr_id"] for e in on_file]
-                for e in on_file:
-                    unmonitor[("episode", e["arr_id"])] = _effect(entry, "episode", e)
             for e in on_file:  # a partner on the file that no target of the plan covers
                 if e[COVERED_BY[request.scope]] not in selected:
                     affected[e["id"]] = {"episode_id": e["id"], "title": e["title"],

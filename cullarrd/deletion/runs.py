@@ -162,8 +162,10 @@ def run_to_dict(run: DeletionRun, *, actions: bool = False) -> dict[str, Any]:
         "request": plan.get("request"),
         "fingerprint": plan.get("fingerprint"),
         "total_bytes": plan.get("total_bytes", 0),
-        "deleted_bytes": sum(
-            (r.plan_json or {}).get("size_bytes", 0) for r in rows if r.status == "confirmed"
+        "deleted_bytes": sum(  # confirmed gone, even when a later stage failed
+            (r.plan_json or {}).get("size_bytes", 0)
+            for r in rows
+            if ((r.stage_timestamps_json or {}).get("confirm") or {}).get("finished_at")
         ),
         "action_counts": counts,
         "error_code": run.error_code,

@@ -131,7 +131,11 @@ async def test_side_effects_per_scope(store, tmp_path):
         show = await sc.plan("tv_show", [await sc.show(SERIES_FOREST)])
         series = {"integration": "sonarr", "type": "series", "arr_id": SERIES_FOREST,
                   "title": sc.library.series[SERIES_FOREST].title}  # fmt: skip
-        assert show["side_effects"]["unmonitor"] == [series]
+        # Every episode whose file goes is unmonitored (a run stopped half-way leaves none
+        # monitored without a file), and the series with its culled tag.
+        unmonitor = show["side_effects"]["unmonitor"]
+        assert [u["arr_id"] for u in unmonitor if u["type"] == "episode"] == forest_ids
+        assert [u for u in unmonitor if u["type"] == "series"] == [series]
         assert show["side_effects"]["tag"] == [{**series, "tag": "cullarr:culled"}]
         assert sorted(f["arr_file_id"] for f in show["files"]) == sorted(
             e.episode_file_id for e in forest if e.episode_file_id

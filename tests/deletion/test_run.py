@@ -5,14 +5,16 @@ changed upstream), retries and failures in each stage, cancel, duplicate protect
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import time
 
 import pytest
 
 from cullarrd.config import parse_config
 from cullarrd.deletion.executor import DeletionEngine
 from cullarrd.errors import ConfigError, CullarrError
-from cullarrd.store.models import AuditEvent, DeleteModeUnlock, MediaFile
+from cullarrd.store.models import ArrTag, AuditEvent, DeleteModeUnlock, Integration, MediaFile
 from cullarrd_plugins.fakelib.faults import Fault
 from tests.candidates.scenario import SERIES_FOREST, ZOE
 from tests.deletion.helpers import FAST, deletion_scenario, planned
@@ -444,3 +446,138 @@ async def test_notifier_plugins_hear_every_finished_run(store, tmp_path):
         assert finished["id"] == run["id"] and finished["status"] == "success"
         assert finished["actions"][0]["status"] == "confirmed"
         assert token not in str(finished) and "delete-secret" not in str(finished)
+
+
+# --- between creating a run and executing it ---------------------------------------------------
+
+
+async def created_but_not_started(sc, monkeypatch, plan: dict) -> dict:
+    """Create the run while the engine holds off, as after a restart before ``recover``."""
+    monkeypatch.setattr(sc.runtime.deletion, "start", lambda: None)
+    run = await sc.create(plan)
+    monkeypatch.undo()
+    return run
+
+
+async def test_changes_before_execution_are_caught_by_precheck(store, tmp_path, monkeypatch):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        memory, twin = await sc.movie(4), await sc.movie(5)
+        kept = await created_but_not_started(sc, monkeypatch, await sc.plan("movie", [memory]))
+        await sc.call("keep.add", target_type="movie", target_id=store_id(memory))
+        sc.runtime.deletion.start()
+        (action,) = (await sc.finished(kept["id"]))["actions"]
+        assert (action["status"], action["error_code"]) == ("failed", "guardrail_keep_marker")
+
+        plan = await sc.plan("movie", [twin], watched_match_mode="none")
+        off = await created_but_not_started(sc, monkeypatch, plan)
+        sc.runtime.config = dataclasses.replace(
+            sc.runtime.config,
+            delete_mode=dataclasses.replace(sc.runtime.config.delete_mode, enabled=False),
+        )
+        sc.runtime.deletion.start()
+        (action,) = (await sc.finished(off["id"]))["actions"]
+        assert (action["status"], action["error_code"]) == ("failed", "delete_mode_disabled")
+        assert sc.deleted() == set()
+
+
+async def test_a_queued_run_is_canceled_at_once(store, tmp_path, monkeypatch):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        run = await created_but_not_started(sc, monkeypatch, plan)
+        assert (await sc.call("deletion.cancel", id=run["id"]))["run"]["status"] == "canceled"
+        run = (await sc.call("deletion.get", id=run["id"]))["run"]
+        assert [a["status"] for a in run["actions"]] == ["skipped"]
+        sc.runtime.deletion.start()
+        await asyncio.sleep(0.1)
+        assert sc.deleted() == set()
+        # The file is free again: a new run may take it.
+        assert (await sc.run(await sc.plan("movie", [await sc.movie(4)])))["status"] == "success"
+
+
+async def test_a_version_arriving_after_the_plan_keeps_the_movie_monitored(
+    store, tmp_path, monkeypatch
+):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        run = await created_but_not_started(sc, monkeypatch, plan)
+        (upstream,) = sc.library.movie_files_of(4)
+        extra = dataclasses.replace(upstream, id=777, path=upstream.path + ".2160p.mkv")
+        sc.library.movie_files[777] = extra
+        sc.library.movies[4].file_ids.append(777)
+        await sc.sync()
+        sc.runtime.deletion.start()
+        run = await sc.finished(run["id"])
+        (action,) = run["actions"]
+        assert run["status"] == "success" and sc.deleted() == planned(plan)
+        assert "files this run does not delete" in action["stages"]["unmonitor"]["outcome"]
+        movie = sc.library.movies[4]
+        assert movie.monitored is not False and not movie.tags
+        assert sc.library.movie_files_of(4) == [extra]
+
+
+async def test_a_stale_tag_row_does_not_fail_a_delete(store, tmp_path):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        radarr = await store.read(lambda: Integration.get(Integration.name == "radarr"))
+        await store.write(
+            lambda: ArrTag.create(integration=radarr.id, name="cullarr:culled", arr_tag_id=999)
+        )
+        run = await sc.run(await sc.plan("movie", [await sc.movie(4)]))
+        assert run["status"] == "success" and run["actions"][0]["warnings"] == []
+        (row,) = await store.read(lambda: list(ArrTag.select()))
+        assert row.arr_tag_id in sc.library.movies[4].tags and row.arr_tag_id != 999
+
+
+async def test_a_run_created_while_the_queue_drains_is_not_forgotten(store, tmp_path, monkeypatch):
+    from cullarrd.deletion import executor
+
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        original = executor._next_run
+
+        def slow_look():
+            found = original()
+            time.sleep(0.3)  # the run is created while this answer is on its way
+            return found
+
+        monkeypatch.setattr(executor, "_next_run", slow_look)
+        sc.runtime.deletion.start()  # finds the queue empty...
+        run = await sc.create(plan)  # ...while this run is created
+        assert (await sc.finished(run["id"]))["status"] == "success"
+
+
+async def test_a_lasting_failure_at_confirm_fails_the_action_but_not_its_stages(store, tmp_path):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        fault = Fault(kind="status", match="GET /api/v3/moviefile")
+        await stop_after_stage(sc, "tag", lambda: sc.fakes.faults["radarr"].add(fault))
+        run = await sc.run(plan)
+        (action,) = run["actions"]
+        assert (action["status"], action["error_code"]) == (
+            "failed", "integration_contract_mismatch"
+        )  # fmt: skip
+        assert "finished_at" in action["stages"]["delete_file"]
+        assert sc.library.movie_files_of(4) == []  # gone, but not confirmed: not culled
+        culled = await store.read(lambda: MediaFile.get_by_id(action["media_file_id"]).culled_at)
+        assert culled is None and run["deleted_bytes"] == 0
+
+
+async def test_a_failed_unmonitor_still_confirms_the_deleted_file(store, tmp_path):
+    with deletion_scenario(store, tmp_path) as sc:
+        await sc.sync()
+        plan = await sc.plan("movie", [await sc.movie(4)])
+        sc.fakes.faults["radarr"].add(Fault(kind="status", match="PUT /api/v3/movie/editor"))
+        run = await sc.run(plan)
+        (action,) = run["actions"]
+        assert (action["status"], action["error_code"]) == (
+            "failed", "integration_contract_mismatch"
+        )  # fmt: skip
+        assert action["stages"]["confirm"]["outcome"] == "gone"
+        assert run["status"] == "failed" and run["deleted_bytes"] == plan["total_bytes"]
+        culled = await store.read(lambda: MediaFile.get_by_id(action["media_file_id"]).culled_at)
+        assert culled is not None
