@@ -42,7 +42,10 @@ REPEATS = 20
 DEEP_PAGES = 10  # the "deep page" is the 11th page (or the last one there is)
 
 
-def start_daemon(work: str, database_url: str, urls: dict[str, str]) -> tuple:
+def start_daemon(
+    work: str, database_url: str, urls: dict[str, str], extra: dict | None = None
+) -> tuple:
+    """``cullarrd serve`` over the fakes at ``urls`` (plus ``extra`` config sections)."""
     config = {
         "database": {"url": database_url},
         "web": {"enabled": False},
@@ -58,6 +61,7 @@ def start_daemon(work: str, database_url: str, urls: dict[str, str]) -> tuple:
             }
             for k, url in urls.items()
         ],
+        **(extra or {}),
     }
     config_path = os.path.join(work, "config.yaml")
     with open(config_path, "w") as fh:

@@ -31,10 +31,9 @@ import urllib.request
 from collections import Counter
 from contextlib import ExitStack
 
-import yaml
-
+from bench.bench_candidates import start_daemon as daemon_process
 from bench.bench_candidates import sync_until_mapped
-from bench.bench_sync import KEYS, MAPPINGS, fake_apps
+from bench.bench_sync import fake_apps
 from cullarrd.control.client import ControlClient
 from cullarrd_plugins.fakelib.generator import generate
 from cullarrd_plugins.fakelib.serving import serve
@@ -48,37 +47,9 @@ MODE = "none"  # no watch rule: targets are eligible unless a blocker says other
 
 def start_daemon(stack: ExitStack, work: str, urls: dict[str, str]) -> tuple:
     """The daemon on SQLite in ``work`` with delete mode on; stopped when ``stack`` unwinds."""
-    sock = f"{work}/d.sock"
-    config = {
-        "database": {"url": f"sqlite:///{work}/bench.db"},
-        "web": {"enabled": False},
-        "socket": {"path": sock},
-        "log": {"format": "json", "level": "warning"},
-        "delete_mode": {"enabled": True, "secret": SECRET},
-        "integrations": [
-            {
-                "kind": k,
-                "name": k,
-                "base_url": url,
-                "api_key": KEYS[k],
-                "path_mappings": MAPPINGS[k],
-            }
-            for k, url in urls.items()
-        ],
-    }
-    config_path = os.path.join(work, "config.yaml")
-    with open(config_path, "w") as fh:
-        yaml.safe_dump(config, fh)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cullarrd.cli", "serve", "--config", config_path],
-        stderr=open(os.path.join(work, "daemon.log"), "ab"),  # noqa: SIM115
-    )
+    delete_mode = {"delete_mode": {"enabled": True, "secret": SECRET}}
+    proc, sock = daemon_process(work, f"sqlite:///{work}/bench.db", urls, delete_mode)
     stack.callback(stop, proc)
-    deadline = time.monotonic() + 30
-    while not os.path.exists(sock):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"daemon did not start; see {work}/daemon.log")
-        time.sleep(0.05)
     return proc, sock
 
 
