@@ -301,18 +301,17 @@ def _files_and_effects(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each eligible file (with what its action unmonitors and tags) and the plan's effects."""
     owner = {fid: target for target, fids in selected.items() for fid in fids}
+    effects = _Effects(request, selected, rows, settings)
     if not owner:
-        return [], {"unmonitor": [], "tag": [], "affected_episodes": []}
+        return [], effects.to_dict()
     names = {i.id: i.name for i in Integration.select(Integration.id, Integration.name)}
     media = MediaFile.select().where(MediaFile.id.in_(list(owner))).order_by(MediaFile.id)
     episodes = _episodes_on(list(owner)) if request.scope != "movie" else {}
-    tag = settings["culled_tag_name"]
-    files, unmonitor, tags, affected = [], {}, {}, {}
+    files = []
     for f in media:
-        target = owner[f.id]
         entry = {
             "media_file_id": f.id,
-            "candidate_id": request.candidate_id(target),
+            "candidate_id": request.candidate_id(owner[f.id]),
             "integration": names[f.integration_id],
             "integration_id": f.integration_id,
             "arr_file_id": f.arr_file_id,
@@ -321,61 +320,78 @@ def _files_and_effects(
             "quality": f.quality,
         }
         if request.scope == "movie":
-            movie = Movie.get_by_id(f.attachable_id)
-            entry["parent"] = {"type": "movie", "arr_id": movie.radarr_movie_id}
-            whole = set(selected[target]) == set(rows[target]["media_file_ids"])
-            group = {"key": request.candidate_id(target), "files": selected[target]}
-            item = {"type": "movie", "arr_id": movie.radarr_movie_id, "title": movie.title}
-            if whole or settings["unmonitor_parent_on_partial_version_delete"]:
-                group["unmonitor"] = item
-            if whole:
-                group["tag"] = {**item, "tag": tag}
-            entry["group"] = group
+            effects.movie(entry, Movie.get_by_id(f.attachable_id), owner[f.id])
         else:
-            on_file = episodes[f.id]
-            series = on_file[0]["series"]
-            entry["parent"] = {"type": "series", "arr_id": series["arr_id"]}
-            # The episodes whose file goes are unmonitored in every TV scope (else Sonarr
-            # fetches them again, e.g. when a show's run stops half-way); a whole show's series
-            # too, and it is tagged.
-            entry["unmonitor_episodes"] = [e["arr_id"] for e in on_file]
-            for e in on_file:
-                unmonitor[("episode", e["arr_id"])] = _effect(entry, "episode", e)
-            if request.scope == "tv_show":
-                item = {"type": "series", "arr_id": series["arr_id"], "title": series["title"]}
-                entry["group"] = {
-                    "key": request.candidate_id(target),
-                    "files": selected[target],
-                    "unmonitor": item,
-                    "tag": {**item, "tag": tag},
-                }
-            for e in on_file:  # a partner on the file that no target of the plan covers
-                if e[COVERED_BY[request.scope]] not in selected:
-                    affected[e["id"]] = {"episode_id": e["id"], "title": e["title"],
-                                         "shares_file_with": entry["candidate_id"]}  # fmt: skip
-        group = entry.get("group", {})
-        if "unmonitor" in group:
-            unmonitor[(group["unmonitor"]["type"], group["unmonitor"]["arr_id"])] = {
-                "integration": entry["integration"],
-                **group["unmonitor"],
-            }
-        if "tag" in group:
-            tags[(group["tag"]["type"], group["tag"]["arr_id"])] = {
-                "integration": entry["integration"],
-                **group["tag"],
-            }
+            effects.tv(entry, episodes[f.id], owner[f.id])
         files.append(entry)
-    effects = {
-        "unmonitor": list(unmonitor.values()),
-        "tag": list(tags.values()),
-        "affected_episodes": sorted(affected.values(), key=lambda e: e["episode_id"]),
-    }
-    return files, effects
+    return files, effects.to_dict()
 
 
-def _effect(entry: Mapping[str, Any], kind: str, item: Mapping[str, Any]) -> dict[str, Any]:
-    return {"integration": entry["integration"], "type": kind, "arr_id": item["arr_id"],
-            "title": item["title"]}  # fmt: skip
+class _Effects:
+    """Collects what a plan's actions unmonitor and tag, and which partner episodes lose their
+    file; each file's entry gets the part its own action carries out."""
+
+    def __init__(
+        self,
+        request: PlanRequest,
+        selected: Mapping[int, list[int]],
+        rows: Mapping[int, Mapping[str, Any]],
+        settings: Mapping[str, Any],
+    ) -> None:
+        self.request, self.selected, self.rows = request, selected, rows
+        self.partial_unmonitor = settings["unmonitor_parent_on_partial_version_delete"]
+        self.tag_name = settings["culled_tag_name"]
+        self.unmonitor: dict[tuple[str, int], dict[str, Any]] = {}
+        self.tags: dict[tuple[str, int], dict[str, Any]] = {}
+        self.affected: dict[int, dict[str, Any]] = {}
+
+    def movie(self, entry: dict[str, Any], movie: Movie, target: int) -> None:
+        """Unmonitored and tagged when all its files go; only unmonitored on a partial delete
+        when the setting says so."""
+        entry["parent"] = {"type": "movie", "arr_id": movie.radarr_movie_id}
+        whole = set(self.selected[target]) == set(self.rows[target]["media_file_ids"])
+        item = {"type": "movie", "arr_id": movie.radarr_movie_id, "title": movie.title}
+        self._group(entry, target, item if whole or self.partial_unmonitor else None, whole)
+
+    def tv(self, entry: dict[str, Any], on_file: list[dict[str, Any]], target: int) -> None:
+        """The episodes whose file goes are unmonitored in every TV scope (else Sonarr fetches
+        them again, e.g. when a show's run stops half-way); a whole show's series too, tagged."""
+        series = on_file[0]["series"]
+        entry["parent"] = {"type": "series", "arr_id": series["arr_id"]}
+        entry["unmonitor_episodes"] = [e["arr_id"] for e in on_file]
+        for e in on_file:
+            self.unmonitor[("episode", e["arr_id"])] = {
+                "integration": entry["integration"], "type": "episode", "arr_id": e["arr_id"],
+                "title": e["title"],
+            }  # fmt: skip
+            if e[COVERED_BY[self.request.scope]] not in self.selected:  # no target covers it
+                self.affected[e["id"]] = {"episode_id": e["id"], "title": e["title"],
+                                          "shares_file_with": entry["candidate_id"]}  # fmt: skip
+        if self.request.scope == "tv_show":
+            item = {"type": "series", "arr_id": series["arr_id"], "title": series["title"]}
+            self._group(entry, target, item, True)
+
+    def _group(
+        self, entry: dict[str, Any], target: int, unmonitor: dict[str, Any] | None, tag: bool
+    ) -> None:
+        """A whole item's effects, done by the action that deletes its last file."""
+        group = {"key": self.request.candidate_id(target), "files": self.selected[target]}
+        named = {"integration": entry["integration"]}
+        if unmonitor is not None:
+            group["unmonitor"] = unmonitor
+            self.unmonitor[(unmonitor["type"], unmonitor["arr_id"])] = {**named, **unmonitor}
+        if tag:
+            item = unmonitor or {}
+            group["tag"] = {**item, "tag": self.tag_name}
+            self.tags[(item["type"], item["arr_id"])] = {**named, **group["tag"]}
+        entry["group"] = group
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unmonitor": list(self.unmonitor.values()),
+            "tag": list(self.tags.values()),
+            "affected_episodes": sorted(self.affected.values(), key=lambda e: e["episode_id"]),
+        }
 
 
 def _episodes_on(file_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
