@@ -68,8 +68,9 @@ async def _audit(svc: Service, caller: Caller, event: str, payload: dict[str, An
 @command("deletion.plan")
 async def deletion_plan(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """What a run would delete, re-evaluated now; needs no unlock and writes nothing."""
-    settings = await svc.rt.store.read(svc.rt.settings.values)
-    return await svc.rt.store.read(lambda: build_plan(parse_request(args), settings))
+    return await svc.rt.store.read(
+        lambda: build_plan(parse_request(args), svc.rt.settings.values())
+    )
 
 
 @command("deletion.create", mutating=True)
@@ -83,9 +84,9 @@ async def deletion_create(svc: Service, caller: Caller, args: dict[str, Any]) ->
     try:
         secret = gate.delete_secret(svc.rt.config)
         operator_id = caller.operator_id or await svc.rt.store.read(_operator_id)
-        settings = await svc.rt.store.read(svc.rt.settings.values)
 
-        def create() -> dict[str, Any]:
+        def create() -> dict[str, Any]:  # one transaction: the plan sees what the run stores
+            settings = svc.rt.settings.values()
             request = parse_request(parse_reviewed(reviewed)["request"])
             run = create_run(request, reviewed, token=token, secret=secret,
                              operator_id=operator_id, settings=settings, now=utcnow())  # fmt: skip
