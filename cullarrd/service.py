@@ -24,6 +24,7 @@ from cullarrd.store.db import Store
 from cullarrd.timeutil import parse_iso
 
 log = structlog.get_logger(__name__)
+MAX_ID = 2**63 - 1  # what an id column holds
 
 
 @dataclass
@@ -121,6 +122,14 @@ class Args:
             return False
         return value
 
+    def required_id(self, key: str = "id") -> int:
+        """A required store id; fails at once (with every problem found so far) when unusable."""
+        value = self.integer(key, None, 1, MAX_ID)
+        if value is None:
+            self.errors.setdefault(key, ["is required"])
+            self.done()
+        return int(value)
+
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.args.get(key)
         if not isinstance(value, dict) or not value:
@@ -175,6 +184,21 @@ class Service:
                 correlation_id=caller.correlation_id,
             )
         )
+
+    async def newest(self, args: dict[str, Any], model: Any, shape: Callable) -> list[Any]:
+        """Rows of a run table, newest first, paged with ``limit`` and ``before_id``."""
+        reader = Args(args, {"limit", "before_id"})
+        limit = reader.integer("limit", 20, 1, 500)
+        before_id = reader.integer("before_id", None, 1, MAX_ID)
+        reader.done()
+
+        def query() -> list[Any]:
+            rows = model.select().order_by(model.id.desc()).limit(limit)
+            if before_id is not None:
+                rows = rows.where(model.id < before_id)
+            return [shape(row) for row in rows]
+
+        return await self.rt.store.read(query)
 
     def uptime_s(self) -> float:
         return round(time.monotonic() - self.rt.started_monotonic, 3)

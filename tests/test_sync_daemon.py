@@ -21,10 +21,13 @@ def config_for(database_url, short_tmp, services) -> dict:
     return config
 
 
-def wait_for_run(daemon: DaemonProcess, run_id: int, timeout: float = 60) -> dict:
+def wait_for_run(
+    daemon: DaemonProcess, run_id: int, timeout: float = 60, command: str = "runs.get"
+) -> dict:
+    """The run (a sync run, or what ``command`` reads, e.g. ``deletion.get``) once it ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = daemon.call("runs.get", {"id": run_id})["run"]
+        run = daemon.call(command, {"id": run_id})["run"]
         if run["status"] not in ("queued", "running"):
             return run
         time.sleep(0.1)

@@ -151,38 +151,25 @@ async def deletion_cancel(svc: Service, caller: Caller, args: dict[str, Any]) ->
 @command("deletion.list")
 async def deletion_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Newest deletion runs first."""
-    reader = Args(args, {"limit", "before_id"})
-    limit = reader.integer("limit", 20, 1, 500)
-    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
-    reader.done()
-
-    def query() -> list[dict[str, Any]]:
-        runs = DeletionRun.select().order_by(DeletionRun.id.desc()).limit(limit)
-        if before_id is not None:
-            runs = runs.where(DeletionRun.id < before_id)
-        return [run_to_dict(run) for run in runs]
-
-    return {"runs": await svc.rt.store.read(query)}
+    return {"runs": await svc.newest(args, DeletionRun, run_to_dict)}
 
 
 @command("deletion.get")
 async def deletion_get(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """One deletion run with every action, its stages and errors."""
     run_id = _run_id(args)
-    run = await svc.rt.store.read(
-        lambda: (lambda r: None if r is None else run_to_dict(r, actions=True))(
-            DeletionRun.get_or_none(DeletionRun.id == run_id)
-        )
-    )
-    if run is None:
-        raise CullarrError(f"no deletion run {run_id}", code="not_found")
-    return {"run": run}
+
+    def read() -> dict[str, Any]:
+        run = DeletionRun.get_or_none(DeletionRun.id == run_id)
+        if run is None:
+            raise CullarrError(f"no deletion run {run_id}", code="not_found")
+        return run_to_dict(run, actions=True)
+
+    return {"run": await svc.rt.store.read(read)}
 
 
 def _run_id(args: dict[str, Any]) -> int:
     reader = Args(args, {"id"})
-    run_id = reader.integer("id", None, 1, 2**63 - 1)
-    if run_id is None and "id" not in reader.errors:
-        reader.errors["id"] = ["is required"]
+    run_id = reader.required_id()
     reader.done()
-    return int(run_id)
+    return run_id

@@ -18,15 +18,6 @@ def _audit(svc: Service, caller: Caller) -> guards.AuditContext:
     )
 
 
-def _row_id(reader: Args) -> int:
-    """The required ``id`` argument; raises with every argument problem when it is unusable."""
-    row_id = reader.integer("id", None, 1, guards.MAX_ID)
-    if row_id is None:
-        reader.errors.setdefault("id", ["is required"])
-        reader.done()
-    return row_id
-
-
 # --- keep markers -------------------------------------------------------------------------------
 
 
@@ -63,7 +54,7 @@ async def _remove(
 ) -> dict[str, Any]:
     """Remove one row by ``id`` with ``remove(audit, id)`` (a guards function)."""
     reader = Args(args, {"id"})
-    row_id = _row_id(reader)
+    row_id = reader.required_id()
     reader.done()
     return {"removed": await svc.rt.store.write(lambda: remove(_audit(svc, caller), row_id))}
 
@@ -100,7 +91,7 @@ async def _update_exclusion(
 async def exclusions_update(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Rename, move or switch one path exclusion; fields not given stay as they are."""
     reader = Args(args, {"id", "name", "path_prefix", "enabled"})
-    exclusion_id = _row_id(reader)
+    exclusion_id = reader.required_id()
     values = {key: args.get(key) for key in ("name", "path_prefix", "enabled")}
     return await _update_exclusion(svc, caller, reader, exclusion_id, values)
 
@@ -111,7 +102,7 @@ async def exclusions_set_enabled(
 ) -> dict[str, Any]:
     """Switch one path exclusion on or off."""
     reader = Args(args, {"id", "enabled"})
-    exclusion_id = _row_id(reader)
+    exclusion_id = reader.required_id()
     if args.get("enabled") is None:
         reader.errors["enabled"] = ["is required"]
     return await _update_exclusion(
@@ -155,7 +146,7 @@ async def views_add(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[
 async def views_update(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Change a saved view; ``filters``, when given, replace the stored filters whole."""
     reader = Args(args, {"id", "name", "scope", "filters"})
-    view_id = _row_id(reader)
+    view_id = reader.required_id()
     return await svc.rt.store.write(
         lambda: guards.update_saved_view(
             _audit(svc, caller),

@@ -54,27 +54,14 @@ async def sync_cancel(svc: Service, caller: Caller, args: dict[str, Any]) -> dic
 @command("runs.list")
 async def runs_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Newest sync runs first."""
-    reader = Args(args, {"limit", "before_id"})
-    limit = reader.integer("limit", 20, 1, 500)
-    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
-    reader.done()
-
-    def query() -> list[dict[str, Any]]:
-        runs = SyncRun.select().order_by(SyncRun.id.desc()).limit(limit)
-        if before_id is not None:
-            runs = runs.where(SyncRun.id < before_id)
-        return [run_to_dict(run) for run in runs]
-
-    return {"runs": await svc.rt.store.read(query)}
+    return {"runs": await svc.newest(args, SyncRun, run_to_dict)}
 
 
 @command("runs.get")
 async def runs_get(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """One sync run with its per-phase progress and per-integration outcome."""
     reader = Args(args, {"id"})
-    run_id = reader.integer("id", None, 1, 2**63 - 1)
-    if run_id is None and "id" not in reader.errors:
-        reader.errors["id"] = ["is required"]
+    run_id = reader.required_id()
     reader.done()
     run = await svc.rt.store.read(lambda: SyncRun.get_or_none(SyncRun.id == run_id))
     if run is None:

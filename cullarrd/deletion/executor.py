@@ -162,21 +162,18 @@ class DeletionEngine:
         row = await self.rt.store.read(lambda: Integration.get_by_id(integration_id))
         cfg = next((c for c in self.rt.config.integrations if c.name == row.name), None)
         upstream: dict[str, Any] = {}
-        try:
-            adapter_cm = self._adapter(cfg, upstream)
-            adapter = await adapter_cm.__aenter__()
-        except CullarrError as exc:  # the adapter cannot be built (e.g. a URL not allowed)
-            for action in actions:
-                await self._fail(ActionContext(run_id, action, None, request, upstream), exc)
-            return
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                adapter = await stack.enter_async_context(self._adapter(cfg, upstream))
+            except CullarrError as exc:  # the adapter cannot be built (e.g. a URL not allowed)
+                for action in actions:
+                    await self._fail(ActionContext(run_id, action, None, request, upstream), exc)
+                return
             for action in actions:
                 if self._stopping:
                     return
                 ctx = ActionContext(run_id, action, adapter, request, upstream)
                 await self._next_action(ctx, row.name)
-        finally:
-            await adapter_cm.__aexit__(None, None, None)
 
     async def _next_action(self, ctx: ActionContext, integration: str) -> None:
         action, canceled = await self.rt.store.read(lambda: _fresh(ctx.action.id, ctx.run_id))
@@ -219,7 +216,11 @@ class DeletionEngine:
             codes = sorted({a.error_code for a in run.actions if a.error_code})
             run.error_code = codes[0] if len(codes) == 1 else "deletion_actions_failed"
             run.error_message = f"{len(statuses) - confirmed} of {len(statuses)} files not deleted"
-        if any(a.media_file.culled_at for a in run.actions):
+        culled = MediaFile.select().where(
+            MediaFile.id.in_([a.media_file_id for a in run.actions]),
+            MediaFile.culled_at.is_null(False),
+        )
+        if culled.exists():
             refresh_read_models()  # culled files leave the candidate list now, not next sync
         return self._end(run, status)
 

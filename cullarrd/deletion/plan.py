@@ -307,6 +307,11 @@ def _files_and_effects(
     names = {i.id: i.name for i in Integration.select(Integration.id, Integration.name)}
     media = MediaFile.select().where(MediaFile.id.in_(list(owner))).order_by(MediaFile.id)
     episodes = _episodes_on(list(owner)) if request.scope != "movie" else {}
+    movies = (
+        {m.id: m for m in Movie.select().where(Movie.id.in_(list(selected)))}
+        if request.scope == "movie"
+        else {}
+    )
     files = []
     for f in media:
         entry = {
@@ -320,7 +325,7 @@ def _files_and_effects(
             "quality": f.quality,
         }
         if request.scope == "movie":
-            effects.movie(entry, Movie.get_by_id(f.attachable_id), owner[f.id])
+            effects.movie(entry, movies[f.attachable_id], owner[f.id])
         else:
             effects.tv(entry, episodes[f.id], owner[f.id])
         files.append(entry)

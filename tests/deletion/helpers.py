@@ -9,8 +9,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from cullarrd import operators
 from cullarrd.deletion.executor import DeletionEngine, Timing
+from cullarrd.errors import CullarrError
 from cullarrd.store.models import DeletionRun
 from tests.candidates.scenario import Scenario, play, scenario
 
@@ -44,6 +47,12 @@ class DeletionScenario(Scenario):
                     return run
                 await asyncio.sleep(0.02)
 
+    async def engine_stopped(self, timeout: float = 10) -> None:
+        """Wait until the deletion engine's task has ended (e.g. after a simulated crash)."""
+        async with asyncio.timeout(timeout):
+            while not self.runtime.deletion._task.done():
+                await asyncio.sleep(0.01)
+
     async def run(self, plan: dict[str, Any]) -> dict[str, Any]:
         """Create a run from ``plan`` and wait for its end."""
         return await self.finished((await self.create(plan))["id"])
@@ -68,6 +77,17 @@ class DeletionScenario(Scenario):
 
     async def runs(self) -> list[DeletionRun]:
         return await self.runtime.store.read(lambda: list(DeletionRun.select()))
+
+
+def store_id(candidate_id: str) -> int:
+    return int(candidate_id.split(":")[1])
+
+
+async def refused(coro) -> CullarrError:
+    """The error ``coro`` fails with (the test fails when it does not)."""
+    with pytest.raises(CullarrError) as caught:
+        await coro
+    return caught.value
 
 
 def planned(plan: dict[str, Any]) -> set[tuple[str, int]]:

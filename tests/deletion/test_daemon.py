@@ -26,16 +26,6 @@ def stage_reached(daemon: DaemonProcess, run_id: int, stage: str) -> bool:
     return any(stage in a["stages"] for a in run["actions"])
 
 
-def finished(daemon: DaemonProcess, run_id: int, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = daemon.call("deletion.get", {"id": run_id})["run"]
-        if run["status"] not in ("queued", "running"):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"deletion run {run_id} still active after {timeout}s")
-
-
 @pytest.mark.parametrize("stage", sorted(IN_FLIGHT))
 def test_sigkill_mid_stage_then_restart_finishes_the_run(
     tmp_path, short_tmp, database_url, services, stage
@@ -69,7 +59,7 @@ def test_sigkill_mid_stage_then_restart_finishes_the_run(
     httpx.delete(f"{radarr}/__fake__/faults").raise_for_status()
     restarted = DaemonProcess(tmp_path, config).start()
     try:
-        run = finished(restarted, run_id)
+        run = wait_for_run(restarted, run_id, 30, command="deletion.get")
         (action,) = run["actions"]
         assert (run["status"], action["status"]) == ("success", "confirmed"), action
         writes = httpx.get(f"{radarr}/__fake__/writes").json()["writes"]

@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from cullarrd.errors import CullarrError, ValidationFailed
+from cullarrd.errors import ValidationFailed
 from cullarrd.store.models import ALL_MODELS
 from tests.candidates.scenario import (
     SERIES_FOREST,
     SERIES_SOFIA,
     ZOE,
 )
-from tests.deletion.helpers import deletion_scenario
+from tests.deletion.helpers import deletion_scenario, refused, store_id
 
 pytestmark = pytest.mark.asyncio
-
-
-def store_id(candidate_id: str) -> int:
-    return int(candidate_id.split(":")[1])
-
-
-async def refused(coro) -> CullarrError:
-    with pytest.raises(CullarrError) as caught:
-        await coro
-    return caught.value
 
 
 async def table_counts(store) -> dict[str, int]:
@@ -173,8 +163,7 @@ async def test_roll_ups_plan_only_when_strictly_eligible(store, tmp_path):
         plan = await sc.plan("tv_season", [sofia])
         (blocked,) = plan["blocked"]
         assert blocked["error_code"] == "guardrail_watch_rule" and plan["files"] == []
-        # In "none" mode for Will, the season matches (Will has not watched *all*... he has):
-        # the season is eligible for Will alone.
+        # Will watched every episode: for Will alone the season is eligible.
         will = await sc.plan("tv_season", [sofia], users=["will"])
         assert will["blocked"] == [] and len(will["files"]) == 8
         # A kept episode blocks the whole season with the keep marker's code.

@@ -13,23 +13,13 @@ import pytest
 
 from cullarrd.config import parse_config
 from cullarrd.deletion.executor import DeletionEngine
-from cullarrd.errors import ConfigError, CullarrError
+from cullarrd.errors import ConfigError
 from cullarrd.store.models import ArrTag, AuditEvent, DeleteModeUnlock, Integration, MediaFile
 from cullarrd_plugins.fakelib.faults import Fault
 from tests.candidates.scenario import SERIES_FOREST, ZOE
-from tests.deletion.helpers import FAST, deletion_scenario, planned
+from tests.deletion.helpers import FAST, deletion_scenario, planned, refused, store_id
 
 pytestmark = pytest.mark.asyncio
-
-
-def store_id(candidate_id: str) -> int:
-    return int(candidate_id.split(":")[1])
-
-
-async def refused(coro) -> CullarrError:
-    with pytest.raises(CullarrError) as caught:
-        await coro
-    return caught.value
 
 
 async def events(store, prefix: str) -> list[tuple[str, dict]]:
@@ -386,9 +376,7 @@ async def test_a_run_resumes_after_dying_at_each_stage(store, tmp_path, monkeypa
         plan = await sc.plan("movie", [race], versions={race: versions}, **will)
         die_at(monkeypatch, stage)
         run = await sc.create(plan)
-        async with asyncio.timeout(10):
-            while not sc.runtime.deletion._task.done():
-                await asyncio.sleep(0.01)
+        await sc.engine_stopped()
         assert (await sc.call("deletion.get", id=run["id"]))["run"]["status"] == "running"
         await restart(sc, monkeypatch)
         run = await sc.finished(run["id"])
@@ -414,9 +402,7 @@ async def test_a_delete_in_flight_is_never_resent_for_a_changed_file(store, tmp_
 
         monkeypatch.setattr(RadarrAdapter, "delete_file", dies)
         run = await sc.create(plan)
-        async with asyncio.timeout(10):
-            while not sc.runtime.deletion._task.done():
-                await asyncio.sleep(0.01)
+        await sc.engine_stopped()
         (upstream,) = sc.library.movie_files_of(4)
         upstream.path = upstream.path.replace(".mkv", ".proper.mkv")  # upgraded meanwhile
         await restart(sc, monkeypatch)
