@@ -36,6 +36,7 @@ class Caller:
     peer_uid: int | None = None
     operator_id: int | None = None
     reauthenticated: bool = False
+    remote: str | None = None  # the web client's address, for the audit trail
     emit: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     def actor(self) -> dict[str, Any]:
@@ -45,6 +46,8 @@ class Caller:
             actor["peer_uid"] = self.peer_uid
         if self.operator_id is not None:
             actor["operator_id"] = self.operator_id
+        if self.remote is not None:
+            actor["remote"] = self.remote
         return actor
 
 

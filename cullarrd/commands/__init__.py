@@ -1,3 +1,3 @@
 """Command modules; importing them registers their commands in ``service.COMMANDS``."""
 
-from cullarrd.commands import candidates, deletion, guards, sync, system  # noqa: F401
+from cullarrd.commands import auth, candidates, deletion, guards, sync, system  # noqa: F401

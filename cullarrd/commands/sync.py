@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cullarrd.commands.system import integration_name
 from cullarrd.errors import CullarrError
-from cullarrd.service import Args, Caller, Service, command
+from cullarrd.service import MAX_ID, Args, Caller, Service, command
 from cullarrd.store.models import Integration, SyncRun
 from cullarrd.sync.engine import ACTIVE, run_to_dict
 from cullarrd.sync.history_rebuild import REBUILD_KEY
@@ -46,9 +47,11 @@ async def follow(svc: Service, caller: Caller, run_id: int) -> dict[str, Any]:
 
 @command("sync.cancel", mutating=True)
 async def sync_cancel(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    """Stop the active run at its next safe point."""
-    Args(args, set()).done()
-    return await svc.rt.sync.cancel(correlation_id=caller.correlation_id)
+    """Stop the active run at its next safe point (``id``, when given, must be that run)."""
+    reader = Args(args, {"id"})
+    run_id = reader.integer("id", None, 1, MAX_ID)
+    reader.done()
+    return await svc.rt.sync.cancel(run_id=run_id, correlation_id=caller.correlation_id)
 
 
 @command("runs.list")
@@ -77,9 +80,7 @@ async def reset_history(svc: Service, caller: Caller, args: dict[str, Any]) -> d
     full fetch succeeded are rows Tautulli no longer has removed and the stats recomputed, so
     watch state never looks emptier than it is in between.
     """
-    reader = Args(args, {"name"})
-    name = reader.text("name", required=True)
-    reader.done()
+    name = await integration_name(svc, Args(args, {"name", "id"}), required=True)
     cfg = next((i for i in svc.rt.config.integrations if i.name == name), None)
     if cfg is None:
         raise CullarrError(f"no configured integration is named {name!r}", code="not_found")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from typing import Any
+
+from peewee import fn
 
 from cullarrd import __version__, operators
 from cullarrd import health as integration_health
@@ -12,11 +15,11 @@ from cullarrd.audit import list_events
 from cullarrd.errors import CullarrError, ValidationFailed
 from cullarrd.http import REQUEST_COUNTS
 from cullarrd.integrations import list_integrations
-from cullarrd.service import Args, Caller, Service, command
+from cullarrd.service import MAX_ID, Args, Caller, Service, command
 from cullarrd.store.db import redact_url
 from cullarrd.store.migrate import current_version
-from cullarrd.store.models import SyncRun
-from cullarrd.timeutil import isoformat
+from cullarrd.store.models import Episode, Integration, MediaFile, Movie, Series, SyncRun
+from cullarrd.timeutil import isoformat, parse_iso, utcnow
 
 
 def _latest_sync_runs() -> dict[str, Any]:
@@ -50,6 +53,37 @@ def sync_run_brief(run: SyncRun | None) -> dict[str, Any] | None:
     }
 
 
+def library_totals() -> dict[str, int]:
+    """What the store knows is on disk now (missing and culled rows left out)."""
+    present = MediaFile.missing_since.is_null() & MediaFile.culled_at.is_null()
+    files, size = (
+        MediaFile.select(fn.COUNT(MediaFile.id), fn.COALESCE(fn.SUM(MediaFile.size_bytes), 0))
+        .where(present)
+        .scalar(as_tuple=True)
+    )
+    return {
+        "movies": Movie.select().where(Movie.missing_since.is_null()).count(),
+        "series": Series.select().where(Series.missing_since.is_null()).count(),
+        "episodes": Episode.select().where(Episode.missing_since.is_null()).count(),
+        "files": int(files),
+        "bytes": int(size),
+    }
+
+
+def next_sync(settings: dict[str, Any], runs: dict[str, Any]) -> dict[str, Any]:
+    """When the scheduler will start the next sync (it checks once a minute)."""
+    enabled = bool(settings["sync_enabled"])
+    interval = int(settings["sync_interval_minutes"])
+    due_at = None
+    if enabled and runs["active_sync_run"] is None:
+        last = runs["last_sync_run"]
+        due = utcnow()
+        if last and last["finished_at"]:
+            due = max(due, parse_iso(last["finished_at"]) + dt.timedelta(minutes=interval))
+        due_at = isoformat(due)
+    return {"enabled": enabled, "interval_minutes": interval, "due_at": due_at}
+
+
 @command("health")
 async def liveness(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Liveness: is the daemon up and its store answering."""
@@ -74,10 +108,13 @@ async def status(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str
     rt, cfg = svc.rt, svc.rt.config
 
     def gather() -> dict[str, Any]:
+        runs = _latest_sync_runs()
         return {
             "schema_version": current_version(rt.store.db),
             "integrations": list_integrations(),
-            **_latest_sync_runs(),
+            "library": library_totals(),
+            "next_sync": next_sync(rt.settings.values(), runs),
+            **runs,
         }
 
     data = await rt.store.read(gather)
@@ -162,7 +199,7 @@ async def audit_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict
     """Newest audit events first, optionally since a time or of one event name."""
     reader = Args(args, {"limit", "before_id", "since", "event_name"})
     limit = reader.integer("limit", 50, 1, 1000)
-    before_id = reader.integer("before_id", None, 1, 2**63 - 1)
+    before_id = reader.integer("before_id", None, 1, MAX_ID)
     since = reader.timestamp("since")
     event_name = reader.text("event_name")
     reader.done()
@@ -206,12 +243,27 @@ async def integrations_list(svc: Service, caller: Caller, args: dict[str, Any]) 
     return {"integrations": await svc.rt.store.read(list_integrations)}
 
 
+async def integration_name(svc: Service, reader: Args, *, required: bool) -> str | None:
+    """The integration named by ``name`` or by its store ``id`` (the web's form)."""
+    name = reader.text("name")
+    integration_id = reader.integer("id", None, 1, MAX_ID)
+    if name is not None and integration_id is not None:
+        reader.errors["id"] = ["give either a name or an id"]
+    elif required and name is None and integration_id is None:
+        reader.errors["name"] = ["is required (or an id)"]
+    reader.done()
+    if integration_id is None:
+        return name
+    row = await svc.rt.store.read(lambda: Integration.get_or_none(Integration.id == integration_id))
+    if row is None:
+        raise CullarrError(f"no integration {integration_id}", code="not_found")
+    return row.name
+
+
 @command("integrations.check", mutating=True)
 async def integrations_check(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Check one configured integration (or all) now; the outcome is stored on its row."""
-    reader = Args(args, {"name"})
-    name = reader.text("name")
-    reader.done()
+    name = await integration_name(svc, Args(args, {"name", "id"}), required=False)
     targets = [i for i in svc.rt.config.integrations if name is None or i.name == name]
     if name is not None and not targets:
         raise CullarrError(f"no configured integration is named {name!r}", code="not_found")

@@ -108,13 +108,24 @@ class SyncEngine:
             self._start(run.id)
         return {"code": code, "run": run_to_dict(run)}
 
-    async def cancel(self, *, correlation_id: str | None = None) -> dict[str, Any]:
-        """Ask the active run to stop at its next safe point (a queued one is canceled now)."""
+    async def cancel(
+        self, *, run_id: int | None = None, correlation_id: str | None = None
+    ) -> dict[str, Any]:
+        """Ask the active run to stop at its next safe point (a queued one is canceled now).
+
+        ``run_id`` names the run the caller means; another run being active is a ``conflict``.
+        """
 
         def mark() -> SyncRun:
             run = active_run()
             if run is None:
                 raise CullarrError("no sync run is active", code="not_found")
+            if run_id is not None and run.id != run_id:
+                raise CullarrError(
+                    f"sync run {run_id} is not the active run ({run.id})",
+                    code="conflict",
+                    details={"active_run_id": run.id},
+                )
             if run.status == "queued" and not self._running_here(run.id):
                 run.status, run.finished_at = "canceled", utcnow()
             run.cancel_requested = True

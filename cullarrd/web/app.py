@@ -1,31 +1,40 @@
-"""The Starlette application: public health, the error envelope and correlation ids.
+"""The Starlette application: pages, the JSON API, static files, the error envelope.
 
 Handlers are thin adapters onto ``service.py``; a ``CullarrError`` raised there renders as
-``{"error": {code, message, correlation_id, details}}`` with its HTTP status, and every
-response carries ``X-Correlation-Id`` (an incoming ``X-Request-Id`` is honoured).
+``{"error": {code, message, correlation_id, details}}`` with its HTTP status (as a small HTML
+page for a browser outside the API), and every response carries ``X-Correlation-Id`` (an
+incoming ``X-Request-Id`` is honoured) and the security headers.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from pathlib import Path
 
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cullarrd.errors import CullarrError
-from cullarrd.service import Caller, Service
+from cullarrd.service import Service
+from cullarrd.web import api, pages
+from cullarrd.web.context import WebContext, correlation_id
 
 log = structlog.get_logger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+STATIC = Path(__file__).parent / "static"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -71,21 +80,19 @@ class CorrelationMiddleware:
                 await JSONResponse(body, status_code=500)(scope, receive, stamped)
 
 
-def correlation_id(request: Request) -> str:
-    return getattr(request.state, "correlation_id", None) or uuid.uuid4().hex
-
-
-def error_response(request: Request, error: CullarrError) -> JSONResponse:
-    """Render an error in the shared envelope."""
+def error_response(request: Request, error: CullarrError) -> Response:
+    """The shared envelope for the API and scripts; a small page for a browser's page view."""
+    if pages.wants_html(request):
+        return pages.error_page(request, error)
     return JSONResponse(error.to_dict(correlation_id(request)), status_code=error.http_status)
 
 
-async def _cullarr_error(request: Request, exc: Exception) -> JSONResponse:
+async def _cullarr_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CullarrError)
     return error_response(request, exc)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403: "forbidden"}
     error = CullarrError(str(exc.detail), code=code.get(exc.status_code, "bad_request"))
@@ -94,28 +101,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def api_caller(request: Request) -> Caller:
-    """The service-layer caller for a web request."""
-    return Caller(correlation_id=correlation_id(request), channel="web")
-
-
 def create_app(service: Service, *, base_path: str = "") -> Starlette:
     """Build the web application around the service layer."""
-
-    async def health(request: Request) -> JSONResponse:
-        result: dict[str, Any] = await service.dispatch("health", {}, api_caller(request))
-        return JSONResponse(result, status_code=200 if result["db"] else 503)
-
-    api = [Route("/health", health, methods=["GET"])]
-    routes = [Mount("/api/v1", routes=api)]
-    if base_path:
-        routes = [Mount(base_path, routes=routes)]
+    web = WebContext(service, base_path)
+    routes = [
+        Mount("/api/v1", routes=api.routes(web)),
+        Route("/metrics", api.metrics_handler(web), methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        *pages.routes(web),
+    ]
+    if web.base_path:
+        routes = [Mount(web.base_path, routes=routes)]
     app = Starlette(
         routes=routes,
-        exception_handlers={
-            CullarrError: _cullarr_error,
-            HTTPException: _http_error,
-        },
+        exception_handlers={CullarrError: _cullarr_error, HTTPException: _http_error},
     )
     app.add_middleware(CorrelationMiddleware)
+    app.state.web = web
     return app

@@ -1,0 +1,163 @@
+"""The JSON API (``/api/v1``, SPEC §10.2): one table of endpoints, each a thin adapter onto a
+command of ``service.py``.
+
+An endpoint turns the request into command arguments (path id, query string, JSON body) and
+answers with the command's result, so the API validates and fails exactly like the socket.
+What is web-only lives here: the session (401 without one), the CSRF token on every mutating
+request, the re-authentication window on sensitive ones, and rate limiting of passwords.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cullarrd import metrics
+from cullarrd.errors import ValidationFailed
+from cullarrd.web import auth
+from cullarrd.web.context import WebContext
+
+MAX_BODY = 1 << 20  # a plan of 500 targets is well under this
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    command: str
+    status: int = 200
+    public: bool = False
+    sensitive: bool = False  # needs a sign-in or re-authentication within the window
+    password: bool = False  # carries the operator's password: rate limited, proves re-auth
+    ints: frozenset[str] = frozenset()  # query parameters read as integers
+    bools: frozenset[str] = frozenset()  # ... as true/false
+    lists: frozenset[str] = frozenset()  # ... as lists (repeated or comma-separated)
+    not_over_http: frozenset[str] = frozenset({"wait"})  # socket-only arguments
+
+
+PAGING = frozenset({"limit", "before_id"})
+E = Endpoint
+ENDPOINTS = [
+    E("GET", "/health", "health", public=True),
+    E("GET", "/status", "status"),
+    E("GET", "/settings", "settings.get"),
+    E("PATCH", "/settings", "settings.set", sensitive=True),
+    E("GET", "/integrations", "integrations.list"),
+    E("POST", "/integrations/{id:int}/check", "integrations.check"),
+    E("POST", "/integrations/{id:int}/reset-history", "integrations.reset_history",
+      status=202, sensitive=True),
+    E("GET", "/sync-runs", "runs.list", ints=PAGING),
+    E("POST", "/sync-runs", "sync.trigger", status=202),
+    E("GET", "/sync-runs/{id:int}", "runs.get"),
+    E("POST", "/sync-runs/{id:int}/cancel", "sync.cancel"),
+    E("GET", "/users", "users.list"),
+    E("GET", "/candidates", "candidates.query",
+      ints=frozenset({"limit", "saved_view_id", "plex_user_ids"}),
+      bools=frozenset({"include_blocked"}), lists=frozenset({"users", "plex_user_ids"})),
+    E("GET", "/keep-markers", "keep.list"),
+    E("POST", "/keep-markers", "keep.add", status=201),
+    E("DELETE", "/keep-markers/{id:int}", "keep.remove", sensitive=True),
+    E("GET", "/path-exclusions", "exclusions.list"),
+    E("POST", "/path-exclusions", "exclusions.add", status=201),
+    E("PATCH", "/path-exclusions/{id:int}", "exclusions.update", sensitive=True),
+    E("DELETE", "/path-exclusions/{id:int}", "exclusions.remove", sensitive=True),
+    E("GET", "/saved-views", "views.list"),
+    E("POST", "/saved-views", "views.add", status=201),
+    E("PATCH", "/saved-views/{id:int}", "views.update"),
+    E("DELETE", "/saved-views/{id:int}", "views.remove"),
+    E("POST", "/security/re-auth", "auth.reauth", password=True),
+    E("POST", "/delete-mode/unlock", "delete.unlock", password=True),
+    E("POST", "/deletion-runs/plan", "deletion.plan"),
+    E("POST", "/deletion-runs", "deletion.create", status=201, sensitive=True),
+    E("GET", "/deletion-runs", "deletion.list", ints=PAGING),
+    E("GET", "/deletion-runs/{id:int}", "deletion.get"),
+    E("POST", "/deletion-runs/{id:int}/cancel", "deletion.cancel"),
+    E("GET", "/audit-events", "audit.list", ints=PAGING),
+]  # fmt: skip
+
+
+def _typed(value: str, name: str, ep: Endpoint) -> Any:
+    """A query value as the command expects it; unreadable values pass through as text so the
+    command reports them like any other bad argument."""
+    if name in ep.ints and value.lstrip("-").isdigit():
+        return int(value)
+    if name in ep.bools:
+        return {"true": True, "1": True, "false": False, "0": False}.get(value.lower(), value)
+    return value
+
+
+def query_args(request: Request, ep: Endpoint) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for name in dict.fromkeys(request.query_params.keys()):
+        values = request.query_params.getlist(name)
+        if name in ep.lists:
+            parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+            args[name] = [_typed(p, name, ep) for p in parts]
+        else:
+            args[name] = _typed(values[-1], name, ep)
+    return args
+
+
+async def body_args(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if len(raw) > MAX_BODY:
+        raise ValidationFailed({"body": [f"must be at most {MAX_BODY} bytes"]})
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise ValidationFailed({"body": ["must be a JSON object"]})
+    return body
+
+
+def handler(ep: Endpoint, web: WebContext):
+    async def handle(request: Request) -> Response:
+        session = web.session(request)
+        if not ep.public:
+            web.require_operator(session)
+        if ep.method not in auth.SAFE_METHODS:
+            auth.check_csrf(session, request.headers.get(auth.CSRF_HEADER))
+        if ep.sensitive:
+            await web.require_reauth(session)
+        args = query_args(request, ep) if ep.method == "GET" else await body_args(request)
+        if socket_only := sorted(ep.not_over_http & args.keys()):
+            raise ValidationFailed(
+                {k: ["not available over HTTP; poll the run"] for k in socket_only}
+            )
+        args.update(request.path_params)
+        caller = web.caller(request, session, reauthenticated=ep.sensitive)
+        if ep.password:
+            result = await web.password_checked(request, session, ep.command, args, caller)
+        else:
+            result = await web.service.dispatch(ep.command, args, caller)
+        if ep.command == "health":
+            return JSONResponse(result, status_code=200 if result["db"] else 503)
+        return JSONResponse(result, status_code=ep.status)
+
+    return handle
+
+
+def routes(web: WebContext) -> list[Route]:
+    found = [Route(ep.path, handler(ep, web), methods=[ep.method]) for ep in ENDPOINTS]
+    return [*found, Route("/metrics", metrics_handler(web), methods=["GET"])]
+
+
+def metrics_handler(web: WebContext):
+    """Prometheus text; public unless ``web.metrics_public: false`` (it carries no titles,
+    paths or secrets either way)."""
+
+    async def handle(request: Request) -> Response:
+        if not web.service.rt.config.web.metrics_public:
+            web.require_operator(web.session(request))
+        body = await metrics.exposition(web.service.rt.store)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return handle

@@ -1,0 +1,79 @@
+"""What every web handler shares: the service, the sessions, the limiter and the base path."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+
+from cullarrd.errors import CullarrError
+from cullarrd.service import Caller, Service
+from cullarrd.web import auth
+
+# Wrong passwords that count against the sign-in limiter (other refusals are not guesses).
+PASSWORD_REFUSALS = frozenset({"unauthenticated", "forbidden"})
+
+
+class WebContext:
+    def __init__(self, service: Service, base_path: str = "") -> None:
+        self.service = service
+        self.base_path = base_path.rstrip("/")
+        self.sessions = auth.Sessions()
+        self.limiter = auth.LoginLimiter()
+
+    def session(self, request: Request) -> auth.Session | None:
+        return self.sessions.get(request.cookies.get(auth.COOKIE))
+
+    @staticmethod
+    def require_operator(session: auth.Session | None) -> auth.Session:
+        if session is None or session.operator_id is None:
+            raise CullarrError("sign in first", code="unauthenticated")
+        return session
+
+    def caller(
+        self, request: Request, session: auth.Session | None, *, reauthenticated: bool = False
+    ) -> Caller:
+        """``reauthenticated`` only where the handler has just checked the window."""
+        return Caller(
+            correlation_id=correlation_id(request),
+            channel="web",
+            operator_id=session.operator_id if session else None,
+            reauthenticated=reauthenticated,
+            remote=auth.client_address(request),
+        )
+
+    async def window_minutes(self) -> int:
+        values = await self.service.rt.store.read(self.service.rt.settings.values)
+        return int(values["sensitive_action_reauthentication_window_minutes"])
+
+    async def require_reauth(self, session: auth.Session | None) -> None:
+        session = self.require_operator(session)
+        auth.require_reauth(session, await self.window_minutes(), self.sessions.clock())
+
+    async def password_checked(
+        self,
+        request: Request,
+        session: auth.Session | None,
+        command: str,
+        args: dict[str, Any],
+        caller: Caller,
+    ) -> Any:
+        """Run a command that checks the operator's password, rate limited per client; a right
+        password also counts as re-authentication for the session."""
+        client = auth.client_address(request)
+        self.limiter.check(client)
+        try:
+            result = await self.service.dispatch(command, args, caller)
+        except CullarrError as exc:
+            if exc.code in PASSWORD_REFUSALS:
+                self.limiter.failed(client)
+            raise
+        self.limiter.succeeded(client)
+        if session is not None and session.operator_id is not None:
+            self.sessions.reauthenticated(session)
+        return result
+
+
+def correlation_id(request: Request) -> str:
+    return getattr(request.state, "correlation_id", None) or uuid.uuid4().hex

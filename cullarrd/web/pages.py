@@ -1,0 +1,280 @@
+"""Server-rendered pages (SPEC §10.3): sign-in, Status, Candidates, Runs, Settings.
+
+Each page gathers what it shows through the same commands as the API and renders a Jinja2
+template; the small scripts in ``static/`` then act through the JSON API (with the page's CSRF
+token) and keep the page live by polling. Without scripts a page still shows everything and
+refreshes itself while something is running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from cullarrd.candidates.params import MATCH_MODES, SCOPES, SORTS
+from cullarrd.errors import CullarrError, ValidationFailed
+from cullarrd.service import Caller
+from cullarrd.timeutil import parse_iso
+from cullarrd.web import auth
+from cullarrd.web.api import ENDPOINTS, query_args
+from cullarrd.web.context import WebContext, correlation_id
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+CANDIDATES = next(ep for ep in ENDPOINTS if ep.command == "candidates.query")
+Gather = Callable[[Request, WebContext, Caller], Awaitable[dict[str, Any]]]
+
+
+def human_bytes(value: Any) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def short_time(value: Any) -> str:
+    if not value:
+        return "—"
+    try:
+        when = parse_iso(value) if isinstance(value, str) else value
+    except ValueError:
+        return str(value)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.env.filters["bytes"] = human_bytes
+templates.env.filters["time"] = short_time
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not the API, a script or a scraper)."""
+    path = request.url.path
+    return "/api/" not in path and "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, error: CullarrError) -> Response:
+    web: WebContext = request.app.state.web
+    context = {"error": error, "correlation_id": correlation_id(request), "base": web.base_path}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=error.http_status
+    )
+
+
+def _render(
+    request: Request, web: WebContext, session: auth.Session, name: str, context: dict[str, Any]
+) -> Response:
+    base = {
+        "base": web.base_path,
+        "csrf": session.csrf,
+        "signed_in": session.operator_id is not None,
+        "path": request.url.path,
+    }
+    return templates.TemplateResponse(request, name, {**base, **context})
+
+
+def page(web: WebContext, name: str, gather: Gather) -> Callable[[Request], Awaitable[Response]]:
+    """A signed-in page: visitors without a session are sent to sign in, then back here."""
+
+    async def handle(request: Request) -> Response:
+        session = web.session(request)
+        if session is None or session.operator_id is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            login = f"{web.base_path}/login?next={quote(target, safe='')}"
+            return RedirectResponse(login, status_code=303)
+        context = await gather(request, web, web.caller(request, session))
+        return _render(request, web, session, name, context)
+
+    return handle
+
+
+def _safe_next(web: WebContext, value: str | None) -> str:
+    """Only a path of this site (no scheme, no host, no ``//``) is a place to return to."""
+    home = f"{web.base_path}/"
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return home
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or "\\" in value:
+        return home
+    return value
+
+
+async def login_form(request: Request) -> Response:
+    web: WebContext = request.app.state.web
+    return await _login_page(request, web, error=None, status=200)
+
+
+async def _login_page(
+    request: Request, web: WebContext, *, error: str | None, status: int
+) -> Response:
+    token = request.cookies.get(auth.COOKIE)
+    session = web.sessions.get(token)
+    fresh = None
+    if session is None:
+        fresh, session = web.sessions.new()
+    if session.operator_id is not None and error is None:
+        return RedirectResponse(_safe_next(web, request.query_params.get("next")), 303)
+    has_operator = await web.service.rt.store.read(_operator_exists)
+    context = {
+        "error": error,
+        "has_operator": has_operator,
+        "next": _safe_next(web, request.query_params.get("next")),
+    }
+    response = _render(request, web, session, "login.html", context)
+    response.status_code = status
+    if fresh:
+        auth.set_cookie(response, request, fresh, web.base_path)
+    return response
+
+
+def _operator_exists() -> bool:
+    from cullarrd.operators import current_operator
+
+    return current_operator() is not None
+
+
+async def login_submit(request: Request) -> Response:
+    web: WebContext = request.app.state.web
+    form = await request.form()
+    token = request.cookies.get(auth.COOKIE)
+    session = web.sessions.get(token)
+    auth.check_csrf(session, str(form.get(auth.CSRF_FIELD) or ""))
+    args = {"email": form.get("email") or None, "password": form.get("password") or None}
+    try:
+        result = await web.password_checked(
+            request, None, "auth.login", args, web.caller(request, session)
+        )
+    except ValidationFailed:
+        return await _login_page(request, web, error="Enter your email and password.", status=422)
+    except CullarrError as exc:
+        return await _login_page(request, web, error=exc.message, status=exc.http_status)
+    new_token, _ = web.sessions.sign_in(token, result["operator"]["id"])
+    response = RedirectResponse(_safe_next(web, str(form.get("next") or "")), status_code=303)
+    auth.set_cookie(response, request, new_token, web.base_path)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    web: WebContext = request.app.state.web
+    form = await request.form()
+    token = request.cookies.get(auth.COOKIE)
+    auth.check_csrf(web.sessions.get(token), str(form.get(auth.CSRF_FIELD) or ""))
+    web.sessions.drop(token)
+    response = RedirectResponse(f"{web.base_path}/login", status_code=303)
+    auth.clear_cookie(response, request, web.base_path)
+    return response
+
+
+# --- what each page shows -----------------------------------------------------------------------
+
+
+async def _status(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    dispatch = web.service.dispatch
+    status = await dispatch("status", {}, caller)
+    sync_runs = (await dispatch("runs.list", {"limit": 5}, caller))["runs"]
+    deletion_runs = (await dispatch("deletion.list", {"limit": 5}, caller))["runs"]
+    reclaimable: dict[str, Any] = {}
+    for scope in ("movie", "tv_episode"):
+        try:
+            answer = await dispatch("candidates.query", {"scope": scope, "limit": 1}, caller)
+            reclaimable[scope] = answer["diagnostics"]["total_reclaimable_bytes"]
+        except CullarrError:
+            reclaimable[scope] = None  # unknown, not zero
+    active = status["active_sync_run"]
+    active_run = None
+    if active:
+        active_run = (await dispatch("runs.get", {"id": active["id"]}, caller))["run"]
+    return {
+        "status": status,
+        "sync_runs": sync_runs,
+        "deletion_runs": deletion_runs,
+        "reclaimable": reclaimable,
+        "active_run": active_run,
+    }
+
+
+async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    dispatch = web.service.dispatch
+    args = query_args(request, CANDIDATES)
+    args.setdefault("scope", "movie")
+    result, errors = None, {}
+    try:
+        result = await dispatch("candidates.query", args, caller)
+    except ValidationFailed as exc:
+        errors = exc.details.get("fields", {})
+    keep = (await dispatch("keep.list", {}, caller))["items"]
+    return {
+        "args": args,
+        "result": result,
+        "errors": errors,
+        "users": (await dispatch("users.list", {}, caller))["items"],
+        "views": (await dispatch("views.list", {}, caller))["items"],
+        "keep_markers": keep,
+        "scopes": SCOPES,
+        "match_modes": MATCH_MODES,
+        "sorts": list(SORTS),
+    }
+
+
+async def _runs(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    dispatch = web.service.dispatch
+    return {
+        "sync_runs": (await dispatch("runs.list", {"limit": 25}, caller))["runs"],
+        "deletion_runs": (await dispatch("deletion.list", {"limit": 25}, caller))["runs"],
+    }
+
+
+async def _sync_run(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    args = {"id": request.path_params["id"]}
+    return {"run": (await web.service.dispatch("runs.get", args, caller))["run"]}
+
+
+async def _deletion_run(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    args = {"id": request.path_params["id"]}
+    return {"run": (await web.service.dispatch("deletion.get", args, caller))["run"]}
+
+
+async def _settings(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    dispatch = web.service.dispatch
+    mappings = [
+        {"integration": i.name, "from": m.from_prefix, "to": m.to_prefix, "enabled": m.enabled}
+        for i in web.service.rt.config.integrations
+        for m in i.path_mappings
+    ]
+    return {
+        "settings": (await dispatch("settings.get", {}, caller))["settings"],
+        "integrations": (await dispatch("integrations.list", {}, caller))["integrations"],
+        "path_mappings": mappings,
+        "exclusions": (await dispatch("exclusions.list", {}, caller))["items"],
+        "keep_markers": (await dispatch("keep.list", {}, caller))["items"],
+        "views": (await dispatch("views.list", {}, caller))["items"],
+        "audit": (await dispatch("audit.list", {"limit": 50}, caller))["events"],
+    }
+
+
+def routes(web: WebContext) -> list[Route]:
+    return [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", page(web, "status.html", _status), methods=["GET"]),
+        Route("/candidates", page(web, "candidates.html", _candidates), methods=["GET"]),
+        Route("/runs", page(web, "runs.html", _runs), methods=["GET"]),
+        Route("/runs/sync/{id:int}", page(web, "sync_run.html", _sync_run), methods=["GET"]),
+        Route(
+            "/runs/deletion/{id:int}",
+            page(web, "deletion_run.html", _deletion_run),
+            methods=["GET"],
+        ),
+        Route("/settings", page(web, "settings.html", _settings), methods=["GET"]),
+    ]
