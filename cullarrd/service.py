@@ -160,6 +160,8 @@ class Service:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        # Bumped when the operator's password is set: web sessions signed in before it end.
+        self.credentials_epoch = 0
 
     async def dispatch(self, name: str, args: Mapping[str, Any] | None, caller: Caller) -> Any:
         cmd = COMMANDS.get(name)

@@ -42,6 +42,7 @@ class Session:
     last_seen: float
     operator_id: int | None = None
     authenticated_at: float | None = None  # sign-in or the last re-authentication
+    credentials_epoch: int = 0  # the service's epoch at sign-in
 
     def reauthenticated_within(self, window_s: float, now: float) -> bool:
         return self.authenticated_at is not None and now - self.authenticated_at <= window_s
@@ -84,10 +85,14 @@ class Sessions:
         if token:
             self._by_digest.pop(_digest(token), None)
 
-    def sign_in(self, old_token: str | None, operator_id: int) -> tuple[str, Session]:
+    def sign_in(
+        self, old_token: str | None, operator_id: int, credentials_epoch: int
+    ) -> tuple[str, Session]:
         """A new session for the operator; the visitor's anonymous one ends."""
         self.drop(old_token)
-        return self.new(operator_id)
+        token, session = self.new(operator_id)
+        session.credentials_epoch = credentials_epoch
+        return token, session
 
     def reauthenticated(self, session: Session) -> None:
         session.authenticated_at = self.clock()

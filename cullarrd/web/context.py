@@ -25,9 +25,16 @@ class WebContext:
     def session(self, request: Request) -> auth.Session | None:
         return self.sessions.get(request.cookies.get(auth.COOKIE))
 
-    @staticmethod
-    def require_operator(session: auth.Session | None) -> auth.Session:
-        if session is None or session.operator_id is None:
+    def signed_in(self, session: auth.Session | None) -> bool:
+        """A session of the operator, from before no password change."""
+        return (
+            session is not None
+            and session.operator_id is not None
+            and session.credentials_epoch == self.service.credentials_epoch
+        )
+
+    def require_operator(self, session: auth.Session | None) -> auth.Session:
+        if session is None or not self.signed_in(session):
             raise CullarrError("sign in first", code="unauthenticated")
         return session
 

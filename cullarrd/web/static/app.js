@@ -29,6 +29,10 @@ const cullarr = (() => {
     const response = await fetch(base + "/api/v1" + path, init);
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
+    if (response.status === 401 && path !== "/security/re-auth") {
+      // The session ended (sign-out elsewhere, restart, password change): sign in again.
+      location.assign(`${base}/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    }
     if (!response.ok) {
       const error = (data && data.error) || { message: response.statusText };
       throw new ApiError(response.status, error);
