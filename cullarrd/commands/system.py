@@ -233,6 +233,7 @@ async def operator_set_password(
             actor=caller.actor(),
         )
     )
+    svc.credentials_epoch += 1
     return {"operator": {"id": operator.id, "email": operator.email}}
 
 
