@@ -14,11 +14,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Run the daemon on the embedded SQLite default with the example config (state under ./var).
+## `cullarrd demo`: the daemon against fake Sonarr, Radarr and Tautulli in a temporary directory;
+## options through DEMO_ARGS, e.g. make demo DEMO_ARGS="--port 0 --library tiny --keep".
+DEMO_ARGS ?=
 demo: $(STAMP)
-	mkdir -p var/state var/run
-	STATE_DIRECTORY=$(CURDIR)/var/state RUNTIME_DIRECTORY=$(CURDIR)/var/run \
-	  $(BIN)/cullarrd serve --config config.example.yaml
+	$(BIN)/cullarrd demo $(DEMO_ARGS)
 
 ## Set up and run the whole test suite plus the linters.
 test: $(STAMP)

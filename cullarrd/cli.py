@@ -1,4 +1,5 @@
-"""``cullarrd``: run the daemon (``serve``), check a config (``config check``), serve a fake."""
+"""``cullarrd``: run the daemon (``serve``), check a config (``config check``), serve a fake, or
+run the whole thing against fakes (``demo``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help='print "ok" or one line per problem')
     check.add_argument("--config", help="config file to check")
     _add_fake_parser(commands)
+    _add_demo_parser(commands)
     return parser
 
 
@@ -38,6 +40,29 @@ def _add_fake_parser(commands: argparse._SubParsersAction) -> None:
     fake.add_argument(
         "--plex-down", action="store_true", help="tautulli: answer as if Plex were unreachable"
     )
+
+
+def _add_demo_parser(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo", help="run the daemon against fake Sonarr, Radarr and Tautulli (no media server)"
+    )
+    demo.add_argument(
+        "--port", type=_port, default=8787, help="web page port (default 8787; 0: any free port)"
+    )
+    demo.add_argument(
+        "--dir", help="keep config, store and logs here (default: a new temporary directory)"
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="do not remove the temporary directory on exit"
+    )
+    demo.add_argument("--library", choices=("tiny", "medium"), default="medium")
+    demo.add_argument("--seed", type=int, default=1, help="same seed, same library (default 1)")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 0 to 65535")
+    return int(text)
 
 
 def _fake_main(args: argparse.Namespace) -> int:
@@ -63,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fake":
         return _fake_main(args)
+    if args.command == "demo":
+        from cullarrd.demo import main as demo_main
+
+        return demo_main(args)
     from cullarrd.config import check_main, config_path_from
 
     path = config_path_from(args.config, os.environ)
