@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cullarrd.candidates.guards import get_view
 from cullarrd.candidates.params import parse_query
 from cullarrd.candidates.query import list_users, resolve_users, run_query
 from cullarrd.errors import CullarrError
+from cullarrd.metrics import CANDIDATE_QUERY_SECONDS
 from cullarrd.service import Args, Caller, Service, command
 
 
@@ -22,8 +24,13 @@ async def users_list(svc: Service, caller: Caller, args: dict[str, Any]) -> dict
 @command("candidates.query")
 async def candidates_query(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """One page of candidates with their blockers, reasons and diagnostics (writes nothing)."""
+    started = time.perf_counter()
     settings = await svc.rt.store.read(svc.rt.settings.values)
-    return await svc.rt.store.read(lambda: query_from_args(args, settings))
+    answer = await svc.rt.store.read(lambda: query_from_args(args, settings))
+    # Labelled with the scope the query validated, never with what the caller sent; a refused
+    # query raised above and is not observed.
+    CANDIDATE_QUERY_SECONDS.labels(scope=answer["scope"]).observe(time.perf_counter() - started)
+    return answer
 
 
 def query_from_args(args: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
