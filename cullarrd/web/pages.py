@@ -66,9 +66,7 @@ def wants_html(request: Request) -> bool:
 def error_page(request: Request, error: CullarrError) -> Response:
     web: WebContext = request.app.state.web
     context = {"error": error, "correlation_id": correlation_id(request), "base": web.base_path}
-    return templates.TemplateResponse(
-        request, "error.html", context, status_code=error.http_status
-    )
+    return templates.TemplateResponse(request, "error.html", context, status_code=error.http_status)
 
 
 def _render(
@@ -77,7 +75,7 @@ def _render(
     base = {
         "base": web.base_path,
         "csrf": session.csrf,
-        "signed_in": session.operator_id is not None,
+        "signed_in": web.signed_in(session),
         "path": request.url.path,
     }
     return templates.TemplateResponse(request, name, {**base, **context})
@@ -88,7 +86,7 @@ def page(web: WebContext, name: str, gather: Gather) -> Callable[[Request], Awai
 
     async def handle(request: Request) -> Response:
         session = web.session(request)
-        if session is None or session.operator_id is None:
+        if session is None or not web.signed_in(session):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             login = f"{web.base_path}/login?next={quote(target, safe='')}"
             return RedirectResponse(login, status_code=303)
@@ -122,7 +120,7 @@ async def _login_page(
     fresh = None
     if session is None:
         fresh, session = web.sessions.new()
-    if session.operator_id is not None and error is None:
+    if web.signed_in(session) and error is None:
         return RedirectResponse(_safe_next(web, request.query_params.get("next")), 303)
     has_operator = await web.service.rt.store.read(_operator_exists)
     context = {
@@ -158,7 +156,9 @@ async def login_submit(request: Request) -> Response:
         return await _login_page(request, web, error="Enter your email and password.", status=422)
     except CullarrError as exc:
         return await _login_page(request, web, error=exc.message, status=exc.http_status)
-    new_token, _ = web.sessions.sign_in(token, result["operator"]["id"])
+    new_token, _ = web.sessions.sign_in(
+        token, result["operator"]["id"], web.service.credentials_epoch
+    )
     response = RedirectResponse(_safe_next(web, str(form.get("next") or "")), status_code=303)
     auth.set_cookie(response, request, new_token, web.base_path)
     return response
@@ -204,55 +204,215 @@ async def _status(request: Request, web: WebContext, caller: Caller) -> dict[str
 
 
 async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    """The candidate list under the filters in the URL, and what the filter form shows.
+
+    The filter form is a GET form, so an empty field means "not given". It also carries
+    ``applied_view`` (the saved view the page showed): a newly chosen view is then applied as
+    saved, while otherwise the form's values are explicit — also when unticked (no users = every
+    visible user, include_blocked off) — and override the view's. The sort and next-page links
+    carry the same state, so they show the page they come from, sorted or continued.
+    """
+    from urllib.parse import urlencode
+
     dispatch = web.service.dispatch
-    args = query_args(request, CANDIDATES)
-    args.setdefault("scope", "movie")
+    raw = query_args(request, CANDIDATES)
+    submitted = "applied_view" in raw
+    applied = str(raw.pop("applied_view", "") or "")
+    args = {k: v for k, v in raw.items() if v != "" and v != []}
+    if submitted:
+        chosen = args.get("saved_view_id")
+        if chosen is not None and str(chosen) != applied:
+            args = {k: v for k, v in args.items() if k in ("saved_view_id", "limit")}
+        else:
+            args.setdefault("include_blocked", False)
+            if "users" not in args and "plex_user_ids" not in args:
+                args["plex_user_ids"] = []
+    if "saved_view_id" not in args and "saved_view" not in args:
+        args.setdefault("scope", "movie")
     result, errors = None, {}
     try:
         result = await dispatch("candidates.query", args, caller)
     except ValidationFailed as exc:
         errors = exc.details.get("fields", {})
+        if "scope" not in args and ("saved_view_id" in errors or "saved_view" in errors):
+            errors.pop("scope", None)  # the scope was to come from that view
     keep = (await dispatch("keep.list", {}, caller))["items"]
+    users = (await dispatch("users.list", {}, caller))["items"]
+
+    def names(user: dict[str, Any]) -> set[str]:
+        return {n.casefold() for n in (user["username"], user["friendly_name"]) if n}
+
+    def user_value(user: dict[str, Any]) -> str:
+        """How ``users`` names ``user``: by name when that is unambiguous, else Tautulli id."""
+        for token in (user["username"], user["friendly_name"]):
+            named = [
+                u["id"]
+                for u in users
+                if token and (token == str(u["tautulli_user_id"]) or token.casefold() in names(u))
+            ]
+            if token and named == [user["id"]]:
+                return token
+        return str(user["tautulli_user_id"])
+
+    # The form shows what the answer says it applied, else (refused) what was asked.
+    if result is not None:
+        ticked_ids, tokens = set(result["filters"]["plex_user_ids"]), set()
+    else:
+        ids, given = args.get("plex_user_ids"), args.get("users")
+        ticked_ids = {i for i in ids if isinstance(i, int)} if isinstance(ids, list) else set()
+        tokens = {str(t).strip().casefold() for t in given} if isinstance(given, list) else set()
+    choices = []
+    for user in users:
+        value = user_value(user)
+        aliases = names(user) | {value.casefold(), str(user["tautulli_user_id"])}
+        choices.append({
+            "value": value,
+            "label": user["friendly_name"] or user["username"] or value,
+            "username": user["username"],
+            "hidden": user["hidden"],
+            "checked": user["id"] in ticked_ids or bool(tokens & aliases),
+        })  # fmt: skip
+    if result is not None:
+        filters = result["filters"]
+        form = {
+            "scope": result["scope"],
+            "watched_match_mode": filters["watched_match_mode"],
+            "include_blocked": filters["include_blocked"],
+            "saved_view_id": filters["saved_view_id"],
+            "sort": filters["sort"],
+            "order": filters["order"],
+        }
+    else:
+        sort = args.get("sort") if args.get("sort") in SORTS else "reclaimable_bytes"
+        view = args.get("saved_view_id")
+        form = {
+            "scope": args.get("scope") if args.get("scope") in SCOPES else "movie",
+            "watched_match_mode": args.get("watched_match_mode", "all"),
+            "include_blocked": args.get("include_blocked") is True,
+            "saved_view_id": view if isinstance(view, int) else None,
+            "sort": sort,
+            "order": args.get("order") if args.get("order") in ("asc", "desc") else SORTS[sort],
+        }
+    form["users"] = choices
+    form["limit"] = args.get("limit")
+
+    # The form's state as query pairs, for links (sorting, paging).
+    pairs: list[tuple[str, Any]] = [("scope", form["scope"])]
+    pairs += [("users", u["value"]) for u in choices if u["checked"]]
+    pairs.append(("watched_match_mode", form["watched_match_mode"]))
+    if form["include_blocked"]:
+        pairs.append(("include_blocked", "true"))
+    if form["saved_view_id"] is not None:
+        pairs.append(("saved_view_id", form["saved_view_id"]))
+    pairs.append(("applied_view", form["saved_view_id"] or ""))
+    if form["limit"] is not None:
+        pairs.append(("limit", form["limit"]))
+
+    def link(**extra: Any) -> str:
+        return "?" + urlencode([*pairs, *extra.items()])
+
+    def flipped(key: str) -> str:
+        if form["sort"] != key:
+            return SORTS[key]
+        return "asc" if form["order"] == "desc" else "desc"
+
+    next_cursor = result["page"]["next_cursor"] if result else None
+    here = {"sort": form["sort"], "order": form["order"]}
     return {
         "args": args,
         "result": result,
         "errors": errors,
-        "users": (await dispatch("users.list", {}, caller))["items"],
+        "users": users,
         "views": (await dispatch("views.list", {}, caller))["items"],
         "keep_markers": keep,
+        "keep_by_target": {m["candidate_id"]: m for m in keep},
         "scopes": SCOPES,
         "match_modes": MATCH_MODES,
         "sorts": list(SORTS),
+        "sort_defaults": SORTS,
+        "form": form,
+        "sort_links": {key: link(sort=key, order=flipped(key)) for key in SORTS},
+        "next_page": link(**here, cursor=next_cursor) if next_cursor else None,
+        "first_page": link(**here) if "cursor" in args else None,
     }
 
 
 async def _runs(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
     dispatch = web.service.dispatch
+    sync_runs = (await dispatch("runs.list", {"limit": 25}, caller))["runs"]
+    deletion_runs = (await dispatch("deletion.list", {"limit": 25}, caller))["runs"]
+    live = ("queued", "running")
+    active_sync = next((run for run in sync_runs if run["status"] in live), None)
     return {
-        "sync_runs": (await dispatch("runs.list", {"limit": 25}, caller))["runs"],
-        "deletion_runs": (await dispatch("deletion.list", {"limit": 25}, caller))["runs"],
+        "sync_runs": sync_runs,
+        "deletion_runs": deletion_runs,
+        "active_sync": active_sync,  # followed by the progress bar above the table
+        "any_active": any(run["status"] in live for run in [*sync_runs, *deletion_runs]),
     }
 
 
 async def _sync_run(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
     args = {"id": request.path_params["id"]}
-    return {"run": (await web.service.dispatch("runs.get", args, caller))["run"]}
+    run = (await web.service.dispatch("runs.get", args, caller))["run"]
+    return {"run": run, "active": run["status"] in ("queued", "running")}
 
 
 async def _deletion_run(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
     args = {"id": request.path_params["id"]}
-    return {"run": (await web.service.dispatch("deletion.get", args, caller))["run"]}
+    run = (await web.service.dispatch("deletion.get", args, caller))["run"]
+    return {"run": run, "active": run["status"] in ("queued", "running")}
 
 
 async def _settings(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
+    import inspect
+
+    from cullarrd.settings import SPECS_BY_KEY
+
     dispatch = web.service.dispatch
     mappings = [
         {"integration": i.name, "from": m.from_prefix, "to": m.to_prefix, "enabled": m.enabled}
         for i in web.service.rt.config.integrations
         for m in i.path_mappings
     ]
+    settings = (await dispatch("settings.get", {}, caller))["settings"]
+    # One form field per setting: its input type and bounds come from the setting's reader
+    # (integer(lo, hi), one_of(*choices), text(max_length=...)), so the form follows settings.py.
+    fields = []
+    for key, entry in settings.items():
+        spec = SPECS_BY_KEY.get(key)
+        sample = spec.default if spec is not None else entry["value"]
+        try:
+            bounds = inspect.getclosurevars(spec.read).nonlocals if spec is not None else {}
+        except TypeError:
+            bounds = {}
+        if isinstance(sample, bool):
+            kind = "bool"
+        elif isinstance(sample, int):
+            kind = "int"
+        elif isinstance(sample, list | tuple):
+            kind = "list"
+        elif bounds.get("choices"):
+            kind = "enum"
+        else:
+            kind = "text"
+        fields.append(
+            {
+                "key": key,
+                "label": key.replace("_", " ").capitalize(),
+                "kind": kind,
+                "value": entry["value"],
+                "source": entry["source"],
+                "readonly": entry["source"] == "config" or spec is None,
+                "help": spec.help if spec is not None else "set in config.yaml",
+                "min": bounds.get("lo"),
+                "max": bounds.get("hi"),
+                "choices": list(bounds.get("choices") or ()),
+                "max_length": bounds.get("max_length"),
+            }
+        )
     return {
-        "settings": (await dispatch("settings.get", {}, caller))["settings"],
+        "settings": settings,
+        "fields": fields,
         "integrations": (await dispatch("integrations.list", {}, caller))["integrations"],
         "path_mappings": mappings,
         "exclusions": (await dispatch("exclusions.list", {}, caller))["items"],
