@@ -250,7 +250,7 @@ async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict
                 for u in users
                 if token and (token == str(u["tautulli_user_id"]) or token.casefold() in names(u))
             ]
-            if token and named == [user["id"]]:
+            if token and "," not in token and named == [user["id"]]:  # "," splits lists
                 return token
         return str(user["tautulli_user_id"])
 
