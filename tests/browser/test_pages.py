@@ -116,15 +116,16 @@ async def test_filter_candidates_by_users_match_mode_and_blocked(site):
         assert await _rows(page) == expected
         assert "movie:6" in expected and "movie:4" in expected  # Will watched both
 
+        await form.locator("[name=users][value='zoe']").check()
         await form.locator("[name=watched_match_mode]").select_option("none")
         await form.locator("[name=include_blocked]").check()
         await page.page.click("#apply-filters")
         await page.page.wait_for_load_state("networkidle")
         expected = await sc.ids(
-            "movie", users=["Will"], watched_match_mode="none", include_blocked=True
+            "movie", users=["Will", "Zoe"], watched_match_mode="none", include_blocked=True
         )
         assert await _rows(page) == expected and "movie:3" in expected
-        # Zoe is 40 % into movie 3: shown, blocked, and the chip says why.
+        # Zoe, a selected user, is 40 % into movie 3: shown, blocked, and the chip says why.
         row = page.page.locator("tr[data-candidate-id='movie:3']")
         assert await row.get_attribute("data-blocked") == "true"
         chip = row.locator(".chip.blocker[data-flag='in_progress_any']")
