@@ -17,7 +17,16 @@ from cullarrd.errors import CullarrError, ValidationFailed
 from cullarrd.paths import normalize_path
 from cullarrd.store.models import AppSetting
 from cullarrd.timeutil import utcnow
-from cullarrd.validation import Invalid, absolute_path, as_list, boolean, integer, one_of, text
+from cullarrd.validation import (
+    Invalid,
+    absolute_path,
+    as_list,
+    boolean,
+    bounds_of,
+    integer,
+    one_of,
+    text,
+)
 
 Reader = Callable[[Any], Any]  # returns the cleaned value or raises Invalid (a ValueError)
 
@@ -44,6 +53,19 @@ class SettingSpec:
     default: Any
     read: Reader
     help: str
+
+    def field(self) -> dict[str, Any]:
+        """How a form edits it: ``kind`` (bool/int/list/enum/text) and the reader's bounds."""
+        bounds = bounds_of(self.read)
+        if isinstance(self.default, bool):
+            kind = "bool"
+        elif isinstance(self.default, int):
+            kind = "int"
+        elif isinstance(self.default, list):
+            kind = "list"
+        else:
+            kind = "enum" if bounds.get("choices") else "text"
+        return {"kind": kind, **bounds}
 
 
 SPECS: tuple[SettingSpec, ...] = (

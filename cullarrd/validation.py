@@ -60,6 +60,17 @@ class Key:
 # --- value readers ----------------------------------------------------------------------------
 
 
+def bounded(read: Reader, **bounds: Any) -> Reader:
+    """``read`` with its bounds attached, for forms that describe a field (``bounds_of``)."""
+    read.bounds = bounds  # type: ignore[attr-defined]
+    return read
+
+
+def bounds_of(read: Reader) -> dict[str, Any]:
+    """What a reader built by ``integer``/``one_of``/``text`` accepts; ``{}`` for others."""
+    return dict(getattr(read, "bounds", {}))
+
+
 def boolean(value: Any, *_: Any) -> bool:
     if not isinstance(value, bool):
         raise Invalid("must be true or false")
@@ -74,7 +85,7 @@ def integer(lo: int, hi: int) -> Reader:
             raise Invalid(f"must be between {lo} and {hi}")
         return value
 
-    return read
+    return bounded(read, min=lo, max=hi)
 
 
 def one_of(*choices: str) -> Reader:
@@ -83,7 +94,7 @@ def one_of(*choices: str) -> Reader:
             raise Invalid("must be one of: " + ", ".join(choices))
         return value
 
-    return read
+    return bounded(read, choices=list(choices))
 
 
 def text(pattern: str | None = None, hint: str = "", max_length: int | None = None) -> Reader:
@@ -102,7 +113,7 @@ def text(pattern: str | None = None, hint: str = "", max_length: int | None = No
             raise Invalid(hint)
         return value
 
-    return read
+    return bounded(read, max_length=max_length)
 
 
 _text = text()

@@ -22,8 +22,9 @@ from starlette.templating import Jinja2Templates
 from cullarrd.candidates.params import MATCH_MODES, SCOPES, SORTS
 from cullarrd.errors import CullarrError, ValidationFailed
 from cullarrd.service import Caller
+from cullarrd.settings import SPECS_BY_KEY
 from cullarrd.timeutil import parse_iso
-from cullarrd.web import auth
+from cullarrd.web import auth, candidate_form
 from cullarrd.web.api import ENDPOINTS, query_args
 from cullarrd.web.context import WebContext, correlation_id
 
@@ -204,31 +205,8 @@ async def _status(request: Request, web: WebContext, caller: Caller) -> dict[str
 
 
 async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
-    """The candidate list under the filters in the URL, and what the filter form shows.
-
-    The filter form is a GET form, so an empty field means "not given". It also carries
-    ``applied_view`` (the saved view the page showed): a newly chosen view is then applied as
-    saved, while otherwise the form's values are explicit — also when unticked (no users = every
-    visible user, include_blocked off) — and override the view's. The sort and next-page links
-    carry the same state, so they show the page they come from, sorted or continued.
-    """
-    from urllib.parse import urlencode
-
     dispatch = web.service.dispatch
-    raw = query_args(request, CANDIDATES)
-    submitted = "applied_view" in raw
-    applied = str(raw.pop("applied_view", "") or "")
-    args = {k: v for k, v in raw.items() if v != "" and v != []}
-    if submitted:
-        chosen = args.get("saved_view_id")
-        if chosen is not None and str(chosen) != applied:
-            args = {k: v for k, v in args.items() if k in ("saved_view_id", "limit")}
-        else:
-            args.setdefault("include_blocked", False)
-            if "users" not in args and "plex_user_ids" not in args:
-                args["plex_user_ids"] = []
-    if "saved_view_id" not in args and "saved_view" not in args:
-        args.setdefault("scope", "movie")
+    args = candidate_form.query_from_form(query_args(request, CANDIDATES))
     result, errors = None, {}
     try:
         result = await dispatch("candidates.query", args, caller)
@@ -238,86 +216,7 @@ async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict
             errors.pop("scope", None)  # the scope was to come from that view
     keep = (await dispatch("keep.list", {}, caller))["items"]
     users = (await dispatch("users.list", {}, caller))["items"]
-
-    def names(user: dict[str, Any]) -> set[str]:
-        return {n.casefold() for n in (user["username"], user["friendly_name"]) if n}
-
-    def user_value(user: dict[str, Any]) -> str:
-        """How ``users`` names ``user``: by name when that is unambiguous, else Tautulli id."""
-        for token in (user["username"], user["friendly_name"]):
-            named = [
-                u["id"]
-                for u in users
-                if token and (token == str(u["tautulli_user_id"]) or token.casefold() in names(u))
-            ]
-            if token and "," not in token and named == [user["id"]]:  # "," splits lists
-                return token
-        return str(user["tautulli_user_id"])
-
-    # The form shows what the answer says it applied, else (refused) what was asked.
-    if result is not None:
-        ticked_ids, tokens = set(result["filters"]["plex_user_ids"]), set()
-    else:
-        ids, given = args.get("plex_user_ids"), args.get("users")
-        ticked_ids = {i for i in ids if isinstance(i, int)} if isinstance(ids, list) else set()
-        tokens = {str(t).strip().casefold() for t in given} if isinstance(given, list) else set()
-    choices = []
-    for user in users:
-        value = user_value(user)
-        aliases = names(user) | {value.casefold(), str(user["tautulli_user_id"])}
-        choices.append({
-            "value": value,
-            "label": user["friendly_name"] or user["username"] or value,
-            "username": user["username"],
-            "hidden": user["hidden"],
-            "checked": user["id"] in ticked_ids or bool(tokens & aliases),
-        })  # fmt: skip
-    if result is not None:
-        filters = result["filters"]
-        form = {
-            "scope": result["scope"],
-            "watched_match_mode": filters["watched_match_mode"],
-            "include_blocked": filters["include_blocked"],
-            "saved_view_id": filters["saved_view_id"],
-            "sort": filters["sort"],
-            "order": filters["order"],
-        }
-    else:
-        sort = args.get("sort") if args.get("sort") in SORTS else "reclaimable_bytes"
-        view = args.get("saved_view_id")
-        form = {
-            "scope": args.get("scope") if args.get("scope") in SCOPES else "movie",
-            "watched_match_mode": args.get("watched_match_mode", "all"),
-            "include_blocked": args.get("include_blocked") is True,
-            "saved_view_id": view if isinstance(view, int) else None,
-            "sort": sort,
-            "order": args.get("order") if args.get("order") in ("asc", "desc") else SORTS[sort],
-        }
-    form["users"] = choices
-    form["limit"] = args.get("limit")
-
-    # The form's state as query pairs, for links (sorting, paging).
-    pairs: list[tuple[str, Any]] = [("scope", form["scope"])]
-    pairs += [("users", u["value"]) for u in choices if u["checked"]]
-    pairs.append(("watched_match_mode", form["watched_match_mode"]))
-    if form["include_blocked"]:
-        pairs.append(("include_blocked", "true"))
-    if form["saved_view_id"] is not None:
-        pairs.append(("saved_view_id", form["saved_view_id"]))
-    pairs.append(("applied_view", form["saved_view_id"] or ""))
-    if form["limit"] is not None:
-        pairs.append(("limit", form["limit"]))
-
-    def link(**extra: Any) -> str:
-        return "?" + urlencode([*pairs, *extra.items()])
-
-    def flipped(key: str) -> str:
-        if form["sort"] != key:
-            return SORTS[key]
-        return "asc" if form["order"] == "desc" else "desc"
-
-    next_cursor = result["page"]["next_cursor"] if result else None
-    here = {"sort": form["sort"], "order": form["order"]}
+    form = candidate_form.form_state(args, result, users)
     return {
         "args": args,
         "result": result,
@@ -331,9 +230,7 @@ async def _candidates(request: Request, web: WebContext, caller: Caller) -> dict
         "sorts": list(SORTS),
         "sort_defaults": SORTS,
         "form": form,
-        "sort_links": {key: link(sort=key, order=flipped(key)) for key in SORTS},
-        "next_page": link(**here, cursor=next_cursor) if next_cursor else None,
-        "first_page": link(**here) if "cursor" in args else None,
+        **candidate_form.links(form, args, result),
     }
 
 
@@ -364,10 +261,6 @@ async def _deletion_run(request: Request, web: WebContext, caller: Caller) -> di
 
 
 async def _settings(request: Request, web: WebContext, caller: Caller) -> dict[str, Any]:
-    import inspect
-
-    from cullarrd.settings import SPECS_BY_KEY
-
     dispatch = web.service.dispatch
     mappings = [
         {"integration": i.name, "from": m.from_prefix, "to": m.to_prefix, "enabled": m.enabled}
@@ -375,41 +268,23 @@ async def _settings(request: Request, web: WebContext, caller: Caller) -> dict[s
         for m in i.path_mappings
     ]
     settings = (await dispatch("settings.get", {}, caller))["settings"]
-    # One form field per setting: its input type and bounds come from the setting's reader
-    # (integer(lo, hi), one_of(*choices), text(max_length=...)), so the form follows settings.py.
+    # One form field per setting, typed and bounded as settings.py reads it; config-managed
+    # keys (no spec) are shown read-only.
     fields = []
     for key, entry in settings.items():
         spec = SPECS_BY_KEY.get(key)
-        sample = spec.default if spec is not None else entry["value"]
-        try:
-            bounds = inspect.getclosurevars(spec.read).nonlocals if spec is not None else {}
-        except TypeError:
-            bounds = {}
-        if isinstance(sample, bool):
-            kind = "bool"
-        elif isinstance(sample, int):
-            kind = "int"
-        elif isinstance(sample, list | tuple):
-            kind = "list"
-        elif bounds.get("choices"):
-            kind = "enum"
-        else:
-            kind = "text"
         fields.append(
             {
                 "key": key,
                 "label": key.replace("_", " ").capitalize(),
-                "kind": kind,
                 "value": entry["value"],
                 "source": entry["source"],
                 "readonly": entry["source"] == "config" or spec is None,
                 "help": spec.help if spec is not None else "set in config.yaml",
-                "min": bounds.get("lo"),
-                "max": bounds.get("hi"),
-                "choices": list(bounds.get("choices") or ()),
-                "max_length": bounds.get("max_length"),
+                "min": None, "max": None, "choices": [], "max_length": None,
+                **(spec.field() if spec is not None else {"kind": "text"}),
             }
-        )
+        )  # fmt: skip
     return {
         "settings": settings,
         "fields": fields,
