@@ -3,9 +3,10 @@ fix a setting; every page without script errors or policy violations, on a deskt
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from tests.deletion.helpers import planned
+from tests.deletion.helpers import PASSWORD, planned
 
 PHONE = {"width": 390, "height": 844}
 
@@ -182,3 +183,54 @@ async def test_plan_unlock_and_run_a_deletion_the_fake_loses_exactly_those_files
             expected
         )
         await page.screenshot("deletion-run")
+
+
+async def test_a_refused_unlock_locks_the_plan_meanwhile_then_gives_it_back(site):
+    async with site() as (sc, page):
+        expected = planned(await sc.plan("movie", ["movie:4"]))
+        await page.sign_in()
+        await page.goto("/candidates?scope=movie")
+        await page.page.locator("tr[data-candidate-id='movie:4'] input.select-row").check()
+        await page.page.click("#plan-button")
+        await page.page.wait_for_selector("#plan-files tr[data-path]")
+
+        # Hold the unlock request: while it is pending nothing may change the plan being run.
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(route):
+            held.set()
+            await release.wait()
+            await route.continue_()
+
+        await page.page.route("**/api/v1/delete-mode/unlock", hold)
+        await page.page.fill("#unlock-password", "not the password!!")
+        await page.page.click("#delete-button")
+        await asyncio.wait_for(held.wait(), 10)
+        locked = ["#replan-button", "#plan-close", "#delete-button", "#plan-button", "#select-all",
+                  "tr[data-candidate-id='movie:4'] input.select-row"]  # fmt: skip
+        for selector in locked:
+            assert await page.page.locator(selector).is_disabled(), selector
+        release.set()
+
+        # Refused: the error is shown, everything is given back, and no run exists.
+        await page.page.locator("#plan-error", has_text=re.compile(r"\w")).wait_for()
+        await page.page.unroute("**/api/v1/delete-mode/unlock")
+        for selector in locked:
+            assert await page.page.locator(selector).is_enabled(), selector
+        assert await page.page.locator("#plan-files tr[data-path]").count() == len(expected)
+        assert (await sc.call("deletion.list"))["runs"] == []
+        await page.screenshot("unlock-refused")
+
+        # The right password, clicked twice: exactly one run, and it deletes the plan's files.
+        await page.page.fill("#unlock-password", PASSWORD)
+        await page.page.dblclick("#delete-button")
+        await page.page.wait_for_selector(
+            "#deletion-progress[data-status='success']", timeout=30_000
+        )
+        assert len((await sc.call("deletion.list"))["runs"]) == 1
+        assert sc.deleted() == expected
+        assert await page.page.inner_text("#plan-error") == ""
+        # The run has ended: the panel can be closed and rows selected again.
+        assert await page.page.locator("#plan-close").is_visible()
+        assert await page.page.locator("#plan-close").is_enabled()
+        assert await page.page.locator("#select-all").is_enabled()

@@ -1,5 +1,6 @@
 // Shared by every page: calling the JSON API with the CSRF token, asking for the password again
-// when a sensitive action needs it, formatting, and a small poller for live parts.
+// when a sensitive action needs it, formatting, a small poller for live parts and the sync
+// progress panel that several pages show.
 "use strict";
 
 const cullarr = (() => {
@@ -114,18 +115,22 @@ const cullarr = (() => {
     return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
 
-  // Calls fn every `ms` until it returns false; pauses while the tab is hidden.
+  // Calls fn every `ms` until it returns false; skips work while the tab is hidden and keeps
+  // going after a failure. `ms` is a number or a function giving the next delay (asked before
+  // each wait), for pages that poll fast while something runs and slowly otherwise.
+  // Returns a function that stops it.
   function poll(fn, ms) {
     let stopped = false;
+    const delay = () => (typeof ms === "function" ? ms() : ms);
     const tick = async () => {
       if (stopped) return;
       let again = true;
       if (!document.hidden) {
         try { again = (await fn()) !== false; } catch (e) { again = true; }
       }
-      if (again && !stopped) setTimeout(tick, ms);
+      if (again && !stopped) setTimeout(tick, delay());
     };
-    setTimeout(tick, ms);
+    setTimeout(tick, delay());
     return () => { stopped = true; };
   }
 
@@ -145,5 +150,25 @@ const cullarr = (() => {
     return node;
   }
 
-  return { api, ApiError, base, bytes, describe, el, poll, time, toast };
+  // The sync_progress macro's panel (_macros.html) showing a sync run, or hidden without one.
+  function renderSyncProgress(run) {
+    const panel = document.getElementById("sync-progress");
+    if (!panel) return;
+    if (!run) { panel.hidden = true; panel.dataset.runId = ""; return; }
+    const progress = run.progress || {};
+    const value = progress.percent || 0;
+    panel.hidden = false;
+    panel.dataset.runId = run.id;
+    panel.dataset.status = run.status;
+    document.getElementById("sync-progress-bar").value = value;
+    document.getElementById("sync-progress-percent").textContent = `${value}%`;
+    document.getElementById("sync-progress-label").textContent =
+      `Sync #${run.id}: ${run.status}${run.phase ? ", " + run.phase : ""}`;
+    document.getElementById("sync-phases").replaceChildren(...Object.entries(progress.phases || {}).map(([name, phase]) => el(
+      "li", { "data-phase": name, class: `phase-${phase.state}` }, name, " ",
+      el("span", { class: "muted", text: phase.state + (phase.total_units ? ` · ${phase.processed_units}/${phase.total_units}` : "") }),
+    )));
+  }
+
+  return { api, ApiError, base, bytes, describe, el, poll, renderSyncProgress, time, toast };
 })();

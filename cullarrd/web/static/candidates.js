@@ -7,15 +7,6 @@
   const { api, base, bytes, describe, el, poll, time, toast } = cullarr;
   const ACTIVE = ["queued", "running"];
   const FLASH = "cullarr.candidates.flash";
-  const FLAG_LABELS = {
-    path_excluded: "path excluded", keep_marked: "keep marker", in_progress_any: "in progress",
-    ambiguous_mapping: "ambiguous mapping", ambiguous_ownership: "ambiguous ownership",
-    integration_unavailable: "integration unavailable",
-    unattributed_watch_history: "unattributed history",
-    rollup_not_strictly_eligible: "not every episode eligible",
-    multiple_versions: "several versions", no_plex_mapping: "no Plex link",
-    provisional_mapping: "provisional link", shared_file: "shared file",
-  };
   const SCOPE_LABELS = { movie: "Movies", tv_episode: "Episodes", tv_season: "Seasons", tv_show: "Shows" };
   const OUTCOMES = {
     success: "Done: every file was deleted.",
@@ -111,6 +102,8 @@
   const panel = document.getElementById("plan-panel");
   if (!table || !panel) return;
 
+  // The flags' labels, rendered once by the template (the same ones its own chips show).
+  const FLAG_LABELS = JSON.parse(table.dataset.flagLabels || "{}");
   const planButton = document.getElementById("plan-button");
   const selectAll = document.getElementById("select-all");
   const summary = document.getElementById("selection-summary");
@@ -118,9 +111,12 @@
   const errorBox = document.getElementById("plan-error");
   const closeButton = document.getElementById("plan-close");
   const rows = () => Array.from(table.tBodies[0].rows);
-  const boxes = () => Array.from(table.querySelectorAll("input.select-row:not(:disabled)"));
+  // The boxes of deletable rows (the template disables the others). The set is fixed for the
+  // page (a keep toggle reloads it); these boxes are disabled only while a run starts or runs.
+  const selectable = Array.from(table.querySelectorAll("input.select-row:not(:disabled)"));
   const rowOf = (candidateId) => rows().find((row) => row.dataset.candidateId === candidateId);
   const titleOf = (candidateId) => (rowOf(candidateId) || { dataset: {} }).dataset.title || candidateId;
+  const fileCount = (n) => `${n} file${n === 1 ? "" : "s"}`;
 
   table.addEventListener("click", async (event) => {
     const button = event.target.closest("button.keep-toggle");
@@ -145,10 +141,11 @@
     }
   });
 
+  // running: from the click on delete until the run has ended (or failed to start).
   const state = { targets: [], versions: {}, plan: null, running: false, stale: false };
 
   function selected() {
-    return boxes().filter((box) => box.checked).map((box) => box.value);
+    return selectable.filter((box) => box.checked).map((box) => box.value);
   }
 
   function updateSelection() {
@@ -156,14 +153,13 @@
     let total = 0;
     for (const row of rows()) {
       const box = row.querySelector("input.select-row");
-      const on = Boolean(box && box.checked && !box.disabled);
+      const on = Boolean(box && box.checked && selectable.includes(box));
       row.classList.toggle("selected", on);
       if (on) total += Number(row.dataset.bytes || 0);
     }
-    const all = boxes();
-    selectAll.disabled = all.length === 0;
-    selectAll.checked = all.length > 0 && chosen.length === all.length;
-    selectAll.indeterminate = chosen.length > 0 && chosen.length < all.length;
+    selectAll.disabled = selectable.length === 0 || state.running;
+    selectAll.checked = selectable.length > 0 && chosen.length === selectable.length;
+    selectAll.indeterminate = chosen.length > 0 && chosen.length < selectable.length;
     planButton.disabled = chosen.length === 0 || state.running;
     planButton.textContent = `Review plan for ${chosen.length} selected`;
     summary.textContent = chosen.length ? `${bytes(total)} selected` : "";
@@ -179,18 +175,31 @@
     const notice = document.getElementById("plan-stale");
     const deleteButton = document.getElementById("delete-button");
     if (notice) notice.hidden = !stale;
-    if (deleteButton) deleteButton.disabled = stale;
+    if (deleteButton) deleteButton.disabled = stale || state.running;
+  }
+
+  // While a run is being started or followed nothing may change what it runs: the selection,
+  // the plan button, replan, Close and delete are locked; false gives them back.
+  function setRunning(running) {
+    state.running = running;
+    for (const box of selectable) box.disabled = running;
+    closeButton.disabled = running;
+    for (const control of body.querySelectorAll("#replan-button, #unlock-password")) control.disabled = running;
+    const deleteButton = document.getElementById("delete-button");
+    if (deleteButton) deleteButton.disabled = running || state.stale;
+    updateSelection();
   }
 
   table.addEventListener("change", (event) => {
     if (event.target.matches("input.select-row")) updateSelection();
   });
   selectAll.addEventListener("change", () => {
-    for (const box of boxes()) box.checked = selectAll.checked;
+    if (state.running) return;
+    for (const box of selectable) box.checked = selectAll.checked;
     updateSelection();
   });
 
-  // --- the deletion flow -----------------------------------------------------------------------
+  // --- the deletion flow: planning -------------------------------------------------------------
 
   function openPanel() {
     panel.hidden = false;
@@ -208,6 +217,7 @@
   }
 
   planButton.addEventListener("click", () => {
+    if (state.running) return;
     state.targets = selected();
     if (!state.targets.length) return;
     // Keep version choices for movies still selected.
@@ -225,6 +235,7 @@
   });
 
   async function requestPlan() {
+    if (state.running) return;
     const payload = {
       scope: panel.dataset.scope,
       target_ids: state.targets,
@@ -295,114 +306,145 @@
     );
   }
 
+  // --- the deletion flow: the plan -------------------------------------------------------------
+
   function renderPlan(plan) {
     const files = plan.files || [];
-    const parts = [el("p", { id: "plan-total", "data-bytes": String(plan.total_bytes), "data-files": String(files.length) },
-      el("strong", { text: `${files.length} file${files.length === 1 ? "" : "s"} · ${bytes(plan.total_bytes)}` }),
-      ` from ${plan.targets.length - plan.blocked.length} of ${plan.targets.length} selected`)];
+    body.replaceChildren(
+      el("p", { id: "plan-total", "data-bytes": String(plan.total_bytes), "data-files": String(files.length) },
+        el("strong", { text: `${fileCount(files.length)} · ${bytes(plan.total_bytes)}` }),
+        ` from ${plan.targets.length - plan.blocked.length} of ${plan.targets.length} selected`),
+      files.length ? planFiles(files)
+        : el("p", { class: "notice", id: "plan-empty", text: "Nothing in this selection can be deleted now." }),
+      ...planBlocked(plan),
+      ...planRisks(plan),
+      ...(files.length ? [...planSideEffects(plan), ...unlockForm(plan)] : []),
+      replanButton(),
+    );
+    setStale(false);
+  }
 
-    if (files.length) {
-      parts.push(el("div", { class: "table-wrap" }, el("table", { class: "grid", id: "plan-files" },
-        el("thead", {}, el("tr", {},
-          el("th", { scope: "col", text: "Path" }), el("th", { scope: "col", class: "num", text: "Size" }),
-          el("th", { scope: "col", class: "hide-narrow", text: "Quality" }), el("th", { scope: "col", text: "Integration" }),
-          el("th", { scope: "col", class: "hide-narrow", text: "Item" }))),
-        el("tbody", {}, files.map((f) => el("tr", { "data-path": f.path, "data-media-file-id": String(f.media_file_id) },
-          el("td", { class: "path", text: f.path }), el("td", { class: "num", text: bytes(f.size_bytes) }),
-          el("td", { class: "hide-narrow", text: f.quality || "—" }), el("td", { text: f.integration }),
-          el("td", { class: "hide-narrow", text: titleOf(f.candidate_id) })))))));
-    } else {
-      parts.push(el("p", { class: "notice", id: "plan-empty", text: "Nothing in this selection can be deleted now." }));
-    }
+  function planFiles(files) {
+    return el("div", { class: "table-wrap" }, el("table", { class: "grid", id: "plan-files" },
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: "Path" }), el("th", { scope: "col", class: "num", text: "Size" }),
+        el("th", { scope: "col", class: "hide-narrow", text: "Quality" }), el("th", { scope: "col", text: "Integration" }),
+        el("th", { scope: "col", class: "hide-narrow", text: "Item" }))),
+      el("tbody", {}, files.map((f) => el("tr", { "data-path": f.path, "data-media-file-id": String(f.media_file_id) },
+        el("td", { class: "path", text: f.path }), el("td", { class: "num", text: bytes(f.size_bytes) }),
+        el("td", { class: "hide-narrow", text: f.quality || "—" }), el("td", { text: f.integration }),
+        el("td", { class: "hide-narrow", text: titleOf(f.candidate_id) }))))));
+  }
 
-    if (plan.blocked.length) {
-      parts.push(el("h3", { text: `Not deletable (${plan.blocked.length})` }), el("ul", { id: "plan-blocked" },
-        plan.blocked.map((t) => el("li", { "data-candidate-id": t.candidate_id },
-          el("strong", { text: t.title }), " ", el("code", { text: t.error_code }), " ",
-          t.blocker_flags.map((flag) => chip("blocker", flag, t.flag_details[flag])),
-          t.blocker_flags.length ? null : el("span", { class: "muted", text: "it no longer meets the watch rule." })))));
-    }
+  function planBlocked(plan) {
+    if (!plan.blocked.length) return [];
+    return [el("h3", { text: `Not deletable (${plan.blocked.length})` }), el("ul", { id: "plan-blocked" },
+      plan.blocked.map((t) => el("li", { "data-candidate-id": t.candidate_id },
+        el("strong", { text: t.title }), " ", el("code", { text: t.error_code }), " ",
+        t.blocker_flags.map((flag) => chip("blocker", flag, t.flag_details[flag])),
+        t.blocker_flags.length ? null : el("span", { class: "muted", text: "it no longer meets the watch rule." }))))];
+  }
+
+  function planRisks(plan) {
     const risky = plan.targets.filter((t) => t.eligible && t.risk_flags.length);
-    if (risky.length) {
-      parts.push(el("h3", { text: "Risks to check" }), el("ul", { id: "plan-risks" },
-        risky.map((t) => el("li", { "data-candidate-id": t.candidate_id }, el("strong", { text: t.title }), " ",
-          t.risk_flags.map((flag) => chip("risk", flag, t.flag_details[flag]))))));
-    }
+    if (!risky.length) return [];
+    return [el("h3", { text: "Risks to check" }), el("ul", { id: "plan-risks" },
+      risky.map((t) => el("li", { "data-candidate-id": t.candidate_id }, el("strong", { text: t.title }), " ",
+        t.risk_flags.map((flag) => chip("risk", flag, t.flag_details[flag])))))];
+  }
 
+  function planSideEffects(plan) {
     const effects = plan.side_effects || {};
     const lines = [
       ...(effects.unmonitor || []).map((u) => `Unmonitor ${u.type} "${u.title}" in ${u.integration}`),
       ...(effects.tag || []).map((t) => `Tag ${t.type} "${t.title}" with "${t.tag}" in ${t.integration}`),
       ...(effects.affected_episodes || []).map((e) => `"${e.title}" loses its file too (shared with ${titleOf(e.shares_file_with)})`),
     ];
-    if (files.length) {
-      parts.push(el("h3", { text: "Side effects" }), el("ul", { id: "plan-side-effects" },
-        lines.length ? lines.map((line) => el("li", { text: line })) : el("li", { class: "muted", text: "None besides deleting the files." })));
-    }
-
-    if (files.length) {
-      const password = el("input", { type: "password", id: "unlock-password", name: "password", autocomplete: "current-password", required: true });
-      const button = el("button", { type: "submit", class: "danger", id: "delete-button",
-        text: `Unlock and delete ${files.length} file${files.length === 1 ? "" : "s"} (${bytes(plan.total_bytes)})` });
-      const form = el("form", { id: "unlock-form", class: "actions unlock" },
-        el("label", {}, "Operator password", password), button);
-      form.addEventListener("submit", (event) => { event.preventDefault(); runPlan(password, button); });
-      parts.push(
-        el("p", { id: "plan-stale", class: "notice", hidden: true, text: "The selection changed since this plan: review the plan again before deleting." }),
-        el("p", { class: "muted", text: "Deleting asks Sonarr/Radarr to remove the files from disk. It cannot be undone." }),
-        form);
-    }
-    parts.push(replanButton());
-    body.replaceChildren(...parts);
-    setStale(false);
+    return [el("h3", { text: "Side effects" }), el("ul", { id: "plan-side-effects" },
+      lines.length ? lines.map((line) => el("li", { text: line })) : el("li", { class: "muted", text: "None besides deleting the files." }))];
   }
 
-  async function runPlan(password, button) {
-    if (state.running || state.stale || !state.plan) return;
+  function unlockForm(plan) {
+    const password = el("input", { type: "password", id: "unlock-password", name: "password", autocomplete: "current-password", required: true });
+    const button = el("button", { type: "submit", class: "danger", id: "delete-button",
+      text: `Unlock and delete ${fileCount(plan.files.length)} (${bytes(plan.total_bytes)})` });
+    const form = el("form", { id: "unlock-form", class: "actions unlock" },
+      el("label", {}, "Operator password", password), button);
+    form.addEventListener("submit", (event) => { event.preventDefault(); runPlan(password); });
+    return [
+      el("p", { id: "plan-stale", class: "notice", hidden: true, text: "The selection changed since this plan: review the plan again before deleting." }),
+      el("p", { class: "muted", text: "Deleting asks Sonarr/Radarr to remove the files from disk. It cannot be undone." }),
+      form,
+    ];
+  }
+
+  // --- the deletion flow: running --------------------------------------------------------------
+
+  // Unlock, then create the run from the plan on screen: the one the operator reviewed, taken
+  // before anything is awaited. Everything that could change it stays locked meanwhile; a
+  // failure (e.g. a wrong password) unlocks them again so the operator can correct and retry.
+  async function runPlan(password) {
+    const plan = state.plan;
+    if (state.running || state.stale || !plan) return;
     if (!password.value) {
       showError(new Error("Enter the operator password to unlock delete mode."));
       password.focus();
       return;
     }
     showError(null);
-    button.disabled = true;
+    setRunning(true);
+    let run;
     try {
       const { token } = await api("POST", "/delete-mode/unlock", { password: password.value });
       password.value = "";
-      const { run } = await api("POST", "/deletion-runs", { plan: state.plan, token });
-      follow(run);
+      ({ run } = await api("POST", "/deletion-runs", { plan, token }));
     } catch (error) {
+      setRunning(false);
       showError(error);
-      button.disabled = state.stale;
       password.focus();
+      password.select();
+      return;
     }
+    follow(run);
   }
 
   function follow(run) {
-    state.running = true;
-    closeButton.hidden = true;
-    updateSelection();
-    for (const box of table.querySelectorAll("input.select-row, #select-all")) box.disabled = true;
-    const status = el("span", { class: "badge", id: "run-status" });
-    const counts = el("span", { id: "run-counts" });
-    const bytesLine = el("span", { class: "muted", id: "run-bytes" });
-    const actions = el("tbody");
-    const outcome = el("p", { id: "run-outcome", role: "status", tabindex: "-1" });
-    const cancel = el("button", { type: "button", id: "cancel-run", text: "Cancel run" });
-    const done = el("div", { class: "actions", id: "run-done", hidden: true },
-      el("a", { href: `${base}/runs/deletion/${run.id}`, id: "run-link", text: `Open run #${run.id}` }),
-      el("button", { type: "button", id: "reload-candidates", class: "primary", text: "Reload candidates" }));
-    const progress = el("div", { id: "deletion-progress", "data-run-id": String(run.id), "data-status": run.status },
+    state.plan = null; // it has been handed to the run: never run it again
+    const view = progressView(run);
+    body.replaceChildren(view.root);
+    panel.focus();
+    if (showRun(view, run)) poll(async () => showRun(view, (await api("GET", `/deletion-runs/${run.id}`)).run), 1000);
+  }
+
+  // The progress of a run, built once; showRun fills it in.
+  function progressView(run) {
+    const view = {
+      status: el("span", { class: "badge", id: "run-status" }),
+      counts: el("span", { id: "run-counts" }),
+      bytesLine: el("span", { class: "muted", id: "run-bytes" }),
+      actions: el("tbody"),
+      outcome: el("p", { id: "run-outcome", role: "status", tabindex: "-1" }),
+      cancel: cancelRunButton(run),
+      done: el("div", { class: "actions", id: "run-done", hidden: true },
+        el("a", { href: `${base}/runs/deletion/${run.id}`, id: "run-link", text: `Open run #${run.id}` }),
+        el("button", { type: "button", id: "reload-candidates", class: "primary", text: "Reload candidates" })),
+    };
+    view.done.querySelector("#reload-candidates").addEventListener("click", () => location.reload());
+    view.root = el("div", { id: "deletion-progress", "data-run-id": String(run.id), "data-status": run.status },
       el("h3", { text: `Run #${run.id}` }),
-      el("p", {}, status, " ", counts, " ", bytesLine),
-      outcome,
+      el("p", {}, view.status, " ", view.counts, " ", view.bytesLine),
+      view.outcome,
       el("div", { class: "table-wrap" }, el("table", { class: "grid", id: "run-actions" },
         el("thead", {}, el("tr", {},
           el("th", { scope: "col", text: "Path" }), el("th", { scope: "col", text: "Stage" }),
           el("th", { scope: "col", text: "Status" }), el("th", { scope: "col", text: "Error" }))),
-        actions)),
-      el("div", { class: "actions" }, cancel), done);
-    done.querySelector("#reload-candidates").addEventListener("click", () => location.reload());
+        view.actions)),
+      el("div", { class: "actions" }, view.cancel), view.done);
+    return view;
+  }
+
+  function cancelRunButton(run) {
+    const cancel = el("button", { type: "button", id: "cancel-run", text: "Cancel run" });
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
       try {
@@ -413,42 +455,47 @@
         cancel.disabled = false;
       }
     });
-    body.replaceChildren(progress);
-    panel.focus();
+    return cancel;
+  }
 
-    function show(current) {
-      progress.dataset.status = current.status;
-      status.className = `badge status-${current.status}`;
-      status.textContent = current.status;
-      counts.replaceChildren(...Object.entries(current.action_counts || {}).map(([name, n]) =>
-        el("span", { class: `badge status-${name}`, "data-action-status": name, text: `${name} ${n}` })));
-      bytesLine.textContent = `${bytes(current.deleted_bytes)} of ${bytes(current.total_bytes)} deleted`;
-      if (current.actions) {
-        actions.replaceChildren(...current.actions.map((a) => el("tr", { "data-action-id": String(a.id), "data-path": a.path || "", "data-status": a.status },
-          el("td", { class: "path", text: a.path || "—" }),
-          el("td", { text: a.stage || "—" }),
-          el("td", {}, el("span", { class: `badge status-${a.status}`, text: a.status }),
-            a.retry_count ? el("span", { class: "muted", text: ` retried ${a.retry_count}×` }) : null),
-          el("td", { title: a.error_message || "" }, a.error_code ? el("code", { text: a.error_code }) : "",
-            a.error_message ? el("span", { class: "muted", text: ` ${a.error_message}` }) : null,
-            (a.warnings || []).length ? el("div", { class: "muted", text: `warnings: ${a.warnings.map((w) => w.code || w).join(", ")}` }) : null))));
-      }
-      if (ACTIVE.includes(current.status)) {
-        outcome.textContent = current.cancel_requested ? "Canceling…" : `Deleting… (started ${time(current.started_at || current.created_at)})`;
-        return true;
-      }
-      let text = OUTCOMES[current.status] || `Finished: ${current.status}.`;
-      if (current.error_code) text += ` ${current.error_message || ""} (${current.error_code})`;
-      outcome.textContent = text;
-      cancel.hidden = true;
-      done.hidden = false;
-      state.running = false;
-      outcome.focus();
-      return false;
+  function actionRow(a) {
+    return el("tr", { "data-action-id": String(a.id), "data-path": a.path || "", "data-status": a.status },
+      el("td", { class: "path", text: a.path || "—" }),
+      el("td", { text: a.stage || "—" }),
+      el("td", {}, el("span", { class: `badge status-${a.status}`, text: a.status }),
+        a.retry_count ? el("span", { class: "muted", text: ` retried ${a.retry_count}×` }) : null),
+      el("td", { title: a.error_message || "" }, a.error_code ? el("code", { text: a.error_code }) : "",
+        a.error_message ? el("span", { class: "muted", text: ` ${a.error_message}` }) : null,
+        (a.warnings || []).length ? el("div", { class: "muted", text: `warnings: ${a.warnings.map((w) => w.code || w).join(", ")}` }) : null));
+  }
+
+  // Shows the run as it is now; false once it has ended (which stops the polling).
+  function showRun(view, current) {
+    view.root.dataset.status = current.status;
+    view.status.className = `badge status-${current.status}`;
+    view.status.textContent = current.status;
+    view.counts.replaceChildren(...Object.entries(current.action_counts || {}).map(([name, n]) =>
+      el("span", { class: `badge status-${name}`, "data-action-status": name, text: `${name} ${n}` })));
+    view.bytesLine.textContent = `${bytes(current.deleted_bytes)} of ${bytes(current.total_bytes)} deleted`;
+    if (current.actions) view.actions.replaceChildren(...current.actions.map(actionRow));
+    if (ACTIVE.includes(current.status)) {
+      view.outcome.textContent = current.cancel_requested ? "Canceling…" : `Deleting… (started ${time(current.started_at || current.created_at)})`;
+      return true;
     }
+    finishRun(view, current);
+    return false;
+  }
 
-    show(run);
-    poll(async () => show((await api("GET", `/deletion-runs/${run.id}`)).run), 1000);
+  // The run has ended: say how, and give the page back (selection, Close).
+  function finishRun(view, current) {
+    let text = OUTCOMES[current.status] || `Finished: ${current.status}.`;
+    if (current.error_code) text += ` ${current.error_message || ""} (${current.error_code})`;
+    view.outcome.textContent = text;
+    view.cancel.hidden = true;
+    view.done.hidden = false;
+    closeButton.hidden = false;
+    setRunning(false);
+    view.outcome.focus();
   }
 
   updateSelection();

@@ -1,25 +1,12 @@
 // Runs pages: the run lists, one sync run and one deletion run, kept live by polling the JSON API
-// (fast while something is queued or running, slow otherwise). Rows are rendered like the
+// with cullarr.poll (fast while something is queued or running, slow otherwise). Rows are rendered like the
 // server's macros (_macros.html) so tests and styles find the same hooks either way.
 "use strict";
 
 (() => {
-  const { api, base, bytes, describe, el, time, toast } = cullarr;
+  const { api, base, bytes, describe, el, poll, renderSyncProgress, time, toast } = cullarr;
   const LIVE = ["queued", "running"];
   const isLive = (status) => LIVE.includes(status);
-
-  // Calls fn now and then again after the delay it returns (ms; 0 or false stops); skips work
-  // while the tab is hidden and keeps going after a failed request.
-  function every(fn, firstDelay) {
-    const tick = async () => {
-      let delay = 2000;
-      if (!document.hidden) {
-        try { delay = await fn(); } catch (e) { delay = 5000; }
-      }
-      if (delay) setTimeout(tick, delay);
-    };
-    setTimeout(tick, firstDelay);
-  }
 
   const badge = (status) => el("span", { class: `badge status-${status}`, text: status });
   const clock = (value) => value
@@ -70,44 +57,21 @@
       : [el("tr", {}, el("td", { colSpan: columns, class: "muted", text: empty }))])));
   }
 
-  // The progress panel of the sync_progress macro, for a sync run (or hidden without one).
-  function showProgress(run) {
-    const panel = document.getElementById("sync-progress");
-    if (!panel) return;
-    if (!run) { panel.hidden = true; panel.dataset.runId = ""; return; }
-    const progress = run.progress || {};
-    const value = progress.percent || 0;
-    panel.hidden = false;
-    panel.dataset.runId = run.id;
-    panel.dataset.status = run.status;
-    document.getElementById("sync-progress-bar").value = value;
-    text("sync-progress-percent", `${value}%`);
-    text("sync-progress-label", `Sync #${run.id}: ${run.status}${run.phase ? ", " + run.phase : ""}`);
-    document.getElementById("sync-phases").replaceChildren(...Object.entries(progress.phases || {}).map(([name, phase]) => el(
-      "li", { "data-phase": name, class: `phase-${phase.state}` }, name, " ",
-      el("span", { class: "muted", text: phase.state + (phase.total_units ? ` · ${phase.processed_units}/${phase.total_units}` : "") }),
-    )));
-  }
-
   function runsPage(page) {
     const syncTable = document.getElementById("sync-runs");
     const deletionTable = document.getElementById("deletion-runs");
     const shownLive = () => [...document.querySelectorAll("#sync-runs tr[data-status], #deletion-runs tr[data-status]")]
       .some((row) => isLive(row.dataset.status));
-    let lastFetch = Date.now();
-    every(async () => {
-      const live = shownLive();
-      if (!live && Date.now() - lastFetch < 15000) return 2000;
-      lastFetch = Date.now();
+    // Every 2 s while a shown run is live, every 15 s otherwise (to notice new runs).
+    poll(async () => {
       const [sync, deletion] = await Promise.all([
         api("GET", "/sync-runs?limit=25"), api("GET", "/deletion-runs?limit=25")]);
       fillTable(syncTable, sync.runs, syncRow, "No sync runs yet.", 7);
       fillTable(deletionTable, deletion.runs, deletionRow, "No deletion runs yet.", 6);
-      showProgress(sync.runs.find((run) => isLive(run.status)));
+      renderSyncProgress(sync.runs.find((run) => isLive(run.status)));
       page.dataset.active = String(shownLive());
       text("runs-updated", `The newest 25 of each. Updated ${new Date().toLocaleTimeString()}.`);
-      return 2000;
-    }, 2000);
+    }, () => (shownLive() ? 2000 : 15000));
   }
 
   // --- one sync run ----------------------------------------------------------------------------
@@ -160,17 +124,16 @@
       text("run-phase", run.phase || "—");
       const notes = [run.cancel_requested && "cancel requested", run.queued_next && "another sync queued next"].filter(Boolean);
       text("run-notes", notes.length ? notes.join(" · ") : "—");
-      showProgress(run);
+      renderSyncProgress(run);
       document.querySelector("#run-phases tbody").replaceChildren(...phaseRows(run));
       document.querySelector("#run-integrations tbody").replaceChildren(...integrationRows(run));
     };
-    const follow = () => every(async () => {
+    cancelButton(`/sync-runs/${id}/cancel`, "Cancel requested; the run stops at its next safe point.");
+    if (isLive(article.dataset.status)) poll(async () => {
       const { run } = await api("GET", `/sync-runs/${id}`);
       render(run);
-      return isLive(run.status) ? 1000 : 0;
+      return isLive(run.status);
     }, 1000);
-    cancelButton(`/sync-runs/${id}/cancel`, "Cancel requested; the run stops at its next safe point.");
-    if (isLive(article.dataset.status)) follow();
   }
 
   // --- one deletion run ------------------------------------------------------------------------
@@ -214,10 +177,10 @@
         : [el("tr", {}, el("td", { colSpan: 7, class: "muted", text: "This run has no actions." }))]));
     };
     cancelButton(`/deletion-runs/${id}/cancel`, "Cancel requested; the run stops before its next action.");
-    if (isLive(article.dataset.status)) every(async () => {
+    if (isLive(article.dataset.status)) poll(async () => {
       const { run } = await api("GET", `/deletion-runs/${id}`);
       render(run);
-      return isLive(run.status) ? 1500 : 0;
+      return isLive(run.status);
     }, 1500);
   }
 

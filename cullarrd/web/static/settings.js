@@ -51,6 +51,28 @@
     return Object.entries(rest).map(([field, messages]) => `${field}: ${[].concat(messages).join("; ")}`).join(" · ");
   }
 
+  // A remove button in a list: confirm, DELETE, re-render the list, keep focus in the section.
+  function removable(tbody, { rowKey, path, question, done, refresh, heading }) {
+    tbody.addEventListener("click", async (event) => {
+      const button = event.target.closest('button[data-action="remove"]');
+      if (!button) return;
+      const row = button.closest("tr");
+      if (!window.confirm(question(row.querySelector("th").textContent))) {
+        button.focus();
+        return;
+      }
+      try {
+        await api("DELETE", path(row.getAttribute(rowKey)));
+        toast(done);
+      } catch (error) {
+        toast(error.message === "canceled" ? "Not removed: the password was not confirmed." : describe(error));
+      }
+      await refresh();
+      if (!tbody.contains(document.activeElement)) $(heading).focus();
+      refreshAudit();
+    });
+  }
+
   // --- settings form ---------------------------------------------------------------------------
 
   const form = $("settings-form");
@@ -262,24 +284,10 @@
     refreshAudit();
   });
 
-  exclusions.addEventListener("click", async (event) => {
-    const button = event.target.closest('button[data-action="remove"]');
-    if (!button) return;
-    const row = button.closest("tr");
-    const name = row.querySelector("th").textContent;
-    if (!window.confirm(`Remove the path exclusion “${name}”? Files under its prefix can be deleted again.`)) {
-      button.focus();
-      return;
-    }
-    try {
-      await api("DELETE", `/path-exclusions/${row.dataset.exclusionId}`);
-      toast("Exclusion removed.");
-    } catch (error) {
-      toast(error.message === "canceled" ? "Not removed: the password was not confirmed." : describe(error));
-    }
-    await refreshExclusions();
-    if (!exclusions.contains(document.activeElement)) $("exclusions-title").focus();
-    refreshAudit();
+  removable(exclusions, {
+    rowKey: "data-exclusion-id", path: (id) => `/path-exclusions/${id}`, done: "Exclusion removed.",
+    question: (name) => `Remove the path exclusion “${name}”? Files under its prefix can be deleted again.`,
+    refresh: refreshExclusions, heading: "exclusions-title",
   });
 
   exclusionForm.addEventListener("submit", async (event) => {
@@ -354,28 +362,6 @@
     try { ({ items } = await api("GET", "/saved-views")); } catch (error) { toast(describe(error)); return; }
     rerender(views, items.length ? items.map(viewRow)
       : [emptyRow(4, "No saved views. Save one from the Candidates page.")], "data-view-id", "views-title");
-  }
-
-  // A remove button in a list: confirm, DELETE, re-render the list, keep focus in the section.
-  function removable(tbody, { rowKey, path, question, done, refresh, heading }) {
-    tbody.addEventListener("click", async (event) => {
-      const button = event.target.closest('button[data-action="remove"]');
-      if (!button) return;
-      const row = button.closest("tr");
-      if (!window.confirm(question(row.querySelector("th").textContent))) {
-        button.focus();
-        return;
-      }
-      try {
-        await api("DELETE", path(row.getAttribute(rowKey)));
-        toast(done);
-      } catch (error) {
-        toast(error.message === "canceled" ? "Not removed: the password was not confirmed." : describe(error));
-      }
-      await refresh();
-      if (!tbody.contains(document.activeElement)) $(heading).focus();
-      refreshAudit();
-    });
   }
 
   removable(markers, {

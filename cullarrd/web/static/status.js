@@ -2,30 +2,15 @@
 "use strict";
 
 (() => {
-  const { api, describe, el, poll, time, toast, bytes } = cullarr;
+  const { api, describe, el, poll, renderSyncProgress, time, toast, bytes } = cullarr;
   const panel = document.getElementById("sync-progress");
-  const bar = document.getElementById("sync-progress-bar");
-  const label = document.getElementById("sync-progress-label");
-  const percent = document.getElementById("sync-progress-percent");
-  const phases = document.getElementById("sync-phases");
   const cancel = document.getElementById("sync-cancel");
   let following = null;
 
   function show(run) {
-    const progress = run.progress || {};
-    const value = progress.percent || 0;
-    panel.hidden = false;
-    panel.dataset.runId = run.id;
-    panel.dataset.status = run.status;
+    renderSyncProgress(run);
     const noRun = document.getElementById("no-active-run");
     if (noRun) noRun.hidden = true;
-    bar.value = value;
-    percent.textContent = `${value}%`;
-    label.textContent = `Sync #${run.id}: ${run.status}${run.phase ? ", " + run.phase : ""}`;
-    phases.replaceChildren(...Object.entries(progress.phases || {}).map(([name, phase]) => el(
-      "li", { "data-phase": name, class: `phase-${phase.state}` }, name, " ",
-      el("span", { class: "muted", text: phase.state + (phase.total_units ? ` · ${phase.processed_units}/${phase.total_units}` : "") }),
-    )));
     cancel.hidden = !["queued", "running"].includes(run.status);
   }
 
