@@ -46,6 +46,7 @@ HTTP_STATUS: dict[str, int] = {
     "retention_setting_unsafe": 422,
     # control-socket protocol errors
     "bad_request": 400,
+    "method_not_allowed": 405,
     "unknown_command": 404,
     "protocol_version_unsupported": 400,
     "peer_forbidden": 403,

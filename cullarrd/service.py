@@ -178,14 +178,25 @@ class Service:
         return result
 
     async def _audit_command(self, caller: Caller, name: str, error_code: str | None) -> None:
-        payload = {"cmd": name, "ok": error_code is None, "actor": caller.actor()}
+        payload: dict[str, Any] = {"cmd": name, "ok": error_code is None}
         if error_code:
             payload["error_code"] = error_code
+        await self.audit(caller, "control.command", payload)
+
+    async def audit(
+        self,
+        caller: Caller,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        operator_id: int | None = None,
+    ) -> None:
+        """Record one event with the caller as its actor, in a write of its own."""
         await self.rt.store.write(
             lambda: self.rt.audit.record(
-                "control.command",
-                payload,
-                operator_id=caller.operator_id,
+                event,
+                {**payload, "actor": caller.actor()},
+                operator_id=operator_id if operator_id is not None else caller.operator_id,
                 correlation_id=caller.correlation_id,
             )
         )

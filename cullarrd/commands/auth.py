@@ -38,12 +38,12 @@ async def login(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str,
 
     ok = await asyncio.to_thread(check)
     if operator is None:
-        await _audit(svc, caller, "auth.login_failed", {"reason": "no_operator"}, None)
+        await svc.audit(caller, "auth.login_failed", {"reason": "no_operator"})
         raise CullarrError(NO_OPERATOR, code="unauthenticated", details={"operator": False})
     if not ok or str(email).strip().lower() != operator.email:
-        await _audit(svc, caller, "auth.login_failed", {"reason": "bad_credentials"}, None)
+        await svc.audit(caller, "auth.login_failed", {"reason": "bad_credentials"})
         raise CullarrError("wrong email or password", code="unauthenticated")
-    await _audit(svc, caller, "auth.login_succeeded", {}, operator.id)
+    await svc.audit(caller, "auth.login_succeeded", {}, operator_id=operator.id)
     return {"operator": {"id": operator.id, "email": operator.email}}
 
 
@@ -55,20 +55,7 @@ async def reauth(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str
     reader.done()
     operator_id = await svc.verify_operator_password(password)
     if operator_id is None:
-        await _audit(svc, caller, "auth.reauth_failed", {}, caller.operator_id)
+        await svc.audit(caller, "auth.reauth_failed", {})
         raise CullarrError("the password is wrong", code="forbidden")
-    await _audit(svc, caller, "auth.reauthenticated", {}, operator_id)
+    await svc.audit(caller, "auth.reauthenticated", {}, operator_id=operator_id)
     return {"operator_id": operator_id}
-
-
-async def _audit(
-    svc: Service, caller: Caller, event: str, payload: dict[str, Any], operator_id: int | None
-) -> None:
-    await svc.rt.store.write(
-        lambda: svc.rt.audit.record(
-            event,
-            {**payload, "actor": caller.actor()},
-            operator_id=operator_id,
-            correlation_id=caller.correlation_id,
-        )
-    )

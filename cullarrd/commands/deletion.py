@@ -35,7 +35,7 @@ async def delete_unlock(svc: Service, caller: Caller, args: dict[str, Any]) -> d
         if operator_id is None:
             raise CullarrError("the operator password is wrong", code="forbidden")
     except CullarrError as exc:
-        await _audit(svc, caller, "delete.unlock_denied", {"reason": exc.code})
+        await svc.audit(caller, "delete.unlock_denied", {"reason": exc.code})
         raise
     settings = await svc.rt.store.read(svc.rt.settings.values)
     ttl = int(settings["sensitive_action_reauthentication_window_minutes"])
@@ -52,17 +52,6 @@ async def delete_unlock(svc: Service, caller: Caller, args: dict[str, Any]) -> d
 
     token, expires_at = await svc.rt.store.write(grant)
     return {"token": token, "expires_at": isoformat(expires_at)}
-
-
-async def _audit(svc: Service, caller: Caller, event: str, payload: dict[str, Any]) -> None:
-    await svc.rt.store.write(
-        lambda: svc.rt.audit.record(
-            event,
-            {**payload, "actor": caller.actor()},
-            operator_id=caller.operator_id,
-            correlation_id=caller.correlation_id,
-        )
-    )
 
 
 @command("deletion.plan")
@@ -108,7 +97,7 @@ async def deletion_create(svc: Service, caller: Caller, args: dict[str, Any]) ->
 
         run = await svc.rt.store.write(create)
     except CullarrError as exc:
-        await _audit(svc, caller, "deletion.create_denied", {"reason": exc.code})
+        await svc.audit(caller, "deletion.create_denied", {"reason": exc.code})
         raise
     svc.rt.deletion.start()
     if wait:

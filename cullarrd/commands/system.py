@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from typing import Any
 
@@ -19,7 +18,8 @@ from cullarrd.service import MAX_ID, Args, Caller, Service, command
 from cullarrd.store.db import redact_url
 from cullarrd.store.migrate import current_version
 from cullarrd.store.models import Episode, Integration, MediaFile, Movie, Series, SyncRun
-from cullarrd.timeutil import isoformat, parse_iso, utcnow
+from cullarrd.sync.engine import next_due_at
+from cullarrd.timeutil import isoformat, utcnow
 
 
 def _latest_sync_runs() -> dict[str, Any]:
@@ -70,18 +70,14 @@ def library_totals() -> dict[str, int]:
     }
 
 
-def next_sync(settings: dict[str, Any], runs: dict[str, Any]) -> dict[str, Any]:
-    """When the scheduler will start the next sync (it checks once a minute)."""
-    enabled = bool(settings["sync_enabled"])
-    interval = int(settings["sync_interval_minutes"])
-    due_at = None
-    if enabled and runs["active_sync_run"] is None:
-        last = runs["last_sync_run"]
-        due = utcnow()
-        if last and last["finished_at"]:
-            due = max(due, parse_iso(last["finished_at"]) + dt.timedelta(minutes=interval))
-        due_at = isoformat(due)
-    return {"enabled": enabled, "interval_minutes": interval, "due_at": due_at}
+def next_sync(settings: dict[str, Any]) -> dict[str, Any]:
+    """When the scheduler will start the next sync (it checks once a minute); inside a read."""
+    due = next_due_at(settings)
+    return {
+        "enabled": bool(settings["sync_enabled"]),
+        "interval_minutes": int(settings["sync_interval_minutes"]),
+        "due_at": isoformat(max(due, utcnow())) if due is not None else None,
+    }
 
 
 @command("health")
@@ -113,7 +109,7 @@ async def status(svc: Service, caller: Caller, args: dict[str, Any]) -> dict[str
             "schema_version": current_version(rt.store.db),
             "integrations": list_integrations(),
             "library": library_totals(),
-            "next_sync": next_sync(rt.settings.values(), runs),
+            "next_sync": next_sync(rt.settings.values()),
             **runs,
         }
 

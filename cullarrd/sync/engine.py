@@ -72,6 +72,18 @@ def active_run() -> SyncRun | None:
     return SyncRun.select().where(SyncRun.status.in_(ACTIVE)).order_by(SyncRun.id).first()
 
 
+def next_due_at(settings: dict[str, Any]) -> dt.datetime | None:
+    """When the scheduler's next tick will start a sync (inside a read): ``None`` while syncs
+    are off or one is active; the interval counts from the end of the newest run."""
+    if not settings["sync_enabled"] or active_run() is not None:
+        return None
+    last = SyncRun.select().order_by(SyncRun.id.desc()).first()
+    if last is None:
+        return utcnow()
+    ended = last.finished_at or last.created_at
+    return ended + dt.timedelta(minutes=int(settings["sync_interval_minutes"]))
+
+
 class SyncEngine:
     """Starts, follows, cancels and recovers sync runs for the daemon."""
 
@@ -121,6 +133,8 @@ class SyncEngine:
             if run is None:
                 raise CullarrError("no sync run is active", code="not_found")
             if run_id is not None and run.id != run_id:
+                if SyncRun.get_or_none(SyncRun.id == run_id) is None:
+                    raise CullarrError(f"no sync run {run_id}", code="not_found")
                 raise CullarrError(
                     f"sync run {run_id} is not the active run ({run.id})",
                     code="conflict",
@@ -173,13 +187,8 @@ class SyncEngine:
             return False
 
         def due() -> bool:
-            if active_run() is not None:
-                return False
-            last = SyncRun.select().order_by(SyncRun.id.desc()).first()
-            if last is None:
-                return True
-            ended = last.finished_at or last.created_at
-            return (utcnow() - ended).total_seconds() >= settings["sync_interval_minutes"] * 60
+            due_at = next_due_at(settings)
+            return due_at is not None and due_at <= utcnow()
 
         if not await self.rt.store.read(due):
             return False

@@ -10,6 +10,7 @@ request, the re-authentication window on sensitive ones, and rate limiting of pa
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from cullarrd.web import auth
 from cullarrd.web.context import WebContext
 
 MAX_BODY = 1 << 20  # a plan of 500 targets is well under this
+INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII digits that fit an id column
+PUBLIC_HEALTH = ("status", "version", "db", "uptime_s")  # what anyone may learn
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,11 @@ class Endpoint:
     ints: frozenset[str] = frozenset()  # query parameters read as integers
     bools: frozenset[str] = frozenset()  # ... as true/false
     lists: frozenset[str] = frozenset()  # ... as lists (repeated or comma-separated)
-    not_over_http: frozenset[str] = frozenset({"wait"})  # socket-only arguments
+    not_over_http: frozenset[str] = frozenset()  # socket-only arguments (``wait``)
 
 
 PAGING = frozenset({"limit", "before_id"})
+WAIT = frozenset({"wait"})  # would hold the request open for the whole run: poll instead
 E = Endpoint
 ENDPOINTS = [
     E("GET", "/health", "health", public=True),
@@ -48,35 +52,36 @@ ENDPOINTS = [
     E("GET", "/settings", "settings.get"),
     E("PATCH", "/settings", "settings.set", sensitive=True),
     E("GET", "/integrations", "integrations.list"),
-    E("POST", "/integrations/{id:int}/check", "integrations.check"),
-    E("POST", "/integrations/{id:int}/reset-history", "integrations.reset_history",
+    E("POST", "/integrations/{id:id}/check", "integrations.check"),
+    E("POST", "/integrations/{id:id}/reset-history", "integrations.reset_history",
       status=202, sensitive=True),
     E("GET", "/sync-runs", "runs.list", ints=PAGING),
-    E("POST", "/sync-runs", "sync.trigger", status=202),
-    E("GET", "/sync-runs/{id:int}", "runs.get"),
-    E("POST", "/sync-runs/{id:int}/cancel", "sync.cancel"),
+    E("POST", "/sync-runs", "sync.trigger", status=202, not_over_http=WAIT),
+    E("GET", "/sync-runs/{id:id}", "runs.get"),
+    E("POST", "/sync-runs/{id:id}/cancel", "sync.cancel"),
     E("GET", "/users", "users.list"),
     E("GET", "/candidates", "candidates.query",
       ints=frozenset({"limit", "saved_view_id", "plex_user_ids"}),
       bools=frozenset({"include_blocked"}), lists=frozenset({"users", "plex_user_ids"})),
     E("GET", "/keep-markers", "keep.list"),
     E("POST", "/keep-markers", "keep.add", status=201),
-    E("DELETE", "/keep-markers/{id:int}", "keep.remove", sensitive=True),
+    E("DELETE", "/keep-markers/{id:id}", "keep.remove", sensitive=True),
     E("GET", "/path-exclusions", "exclusions.list"),
     E("POST", "/path-exclusions", "exclusions.add", status=201),
-    E("PATCH", "/path-exclusions/{id:int}", "exclusions.update", sensitive=True),
-    E("DELETE", "/path-exclusions/{id:int}", "exclusions.remove", sensitive=True),
+    E("PATCH", "/path-exclusions/{id:id}", "exclusions.update", sensitive=True),
+    E("DELETE", "/path-exclusions/{id:id}", "exclusions.remove", sensitive=True),
     E("GET", "/saved-views", "views.list"),
     E("POST", "/saved-views", "views.add", status=201),
-    E("PATCH", "/saved-views/{id:int}", "views.update"),
-    E("DELETE", "/saved-views/{id:int}", "views.remove"),
+    E("PATCH", "/saved-views/{id:id}", "views.update"),
+    E("DELETE", "/saved-views/{id:id}", "views.remove"),
     E("POST", "/security/re-auth", "auth.reauth", password=True),
     E("POST", "/delete-mode/unlock", "delete.unlock", password=True),
     E("POST", "/deletion-runs/plan", "deletion.plan"),
-    E("POST", "/deletion-runs", "deletion.create", status=201, sensitive=True),
+    E("POST", "/deletion-runs", "deletion.create", status=201, sensitive=True,
+      not_over_http=WAIT),
     E("GET", "/deletion-runs", "deletion.list", ints=PAGING),
-    E("GET", "/deletion-runs/{id:int}", "deletion.get"),
-    E("POST", "/deletion-runs/{id:int}/cancel", "deletion.cancel"),
+    E("GET", "/deletion-runs/{id:id}", "deletion.get"),
+    E("POST", "/deletion-runs/{id:id}/cancel", "deletion.cancel"),
     E("GET", "/audit-events", "audit.list", ints=PAGING),
 ]  # fmt: skip
 
@@ -84,7 +89,7 @@ ENDPOINTS = [
 def _typed(value: str, name: str, ep: Endpoint) -> Any:
     """A query value as the command expects it; unreadable values pass through as text so the
     command reports them like any other bad argument."""
-    if name in ep.ints and value.lstrip("-").isdigit():
+    if name in ep.ints and INTEGER.fullmatch(value):
         return int(value)
     if name in ep.bools:
         return {"true": True, "1": True, "false": False, "0": False}.get(value.lower(), value)
@@ -104,14 +109,20 @@ def query_args(request: Request, ep: Endpoint) -> dict[str, Any]:
 
 
 async def body_args(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    too_big = ValidationFailed({"body": [f"must be at most {MAX_BODY} bytes"]})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_big
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise too_big
     if not raw.strip():
         return {}
-    if len(raw) > MAX_BODY:
-        raise ValidationFailed({"body": [f"must be at most {MAX_BODY} bytes"]})
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         body = None
     if not isinstance(body, dict):
         raise ValidationFailed({"body": ["must be a JSON object"]})
@@ -139,6 +150,13 @@ def handler(ep: Endpoint, web: WebContext):
         else:
             result = await web.service.dispatch(ep.command, args, caller)
         if ep.command == "health":
+            if not web.signed_in(session):  # plugin errors and run details are for the operator
+                last = result["last_sync"] or {}
+                result = {key: result[key] for key in PUBLIC_HEALTH} | {
+                    "last_sync": {k: last.get(k) for k in ("status", "finished_at")}
+                    if last else None,
+                    "plugins_failed": [{"name": p["name"]} for p in result["plugins_failed"]],
+                }  # fmt: skip
             return JSONResponse(result, status_code=200 if result["db"] else 503)
         return JSONResponse(result, status_code=ep.status)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +55,7 @@ class CorrelationMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         cid = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["correlation_id"] = cid
+        static = "/static/" in scope.get("path", "")
 
         started = False
 
@@ -64,6 +66,8 @@ class CorrelationMiddleware:
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-correlation-id", cid.encode()))
                 headers.extend(SECURITY_HEADERS)
+                if not static:  # pages and answers carry tokens, paths and audit payloads
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 
@@ -76,8 +80,8 @@ class CorrelationMiddleware:
                 log.exception("web.unhandled_error", path=scope.get("path"))
                 if started:
                     raise
-                body = CullarrError("internal error").to_dict(cid)
-                await JSONResponse(body, status_code=500)(scope, receive, stamped)
+                response = error_response(Request(scope), CullarrError("internal error"))
+                await response(scope, receive, stamped)
 
 
 def error_response(request: Request, error: CullarrError) -> Response:
@@ -94,11 +98,27 @@ async def _cullarr_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "bad_request", 401: "unauthenticated", 403: "forbidden"}
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}
     error = CullarrError(str(exc.detail), code=code.get(exc.status_code, "bad_request"))
     response = error_response(request, error)
     response.status_code = exc.status_code
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return response
+
+
+class IdConvertor(Convertor[int]):
+    """A store id in a path: ASCII digits that fit the column (longer is a 404, not a 500)."""
+
+    regex = "[0-9]{1,19}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def create_app(service: Service, *, base_path: str = "") -> Starlette:

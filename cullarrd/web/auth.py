@@ -29,6 +29,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDLE_S = 12 * 3600  # a signed-in session unused this long ends
 ABSOLUTE_S = 7 * 24 * 3600  # and none lives longer than this
 MAX_SESSIONS = 10_000  # anonymous visitors cannot grow memory without bound
+MAX_LIMITED_KEYS = 10_000  # nor can the limiter's memory of failed attempts
 
 
 def _digest(token: str) -> str:
@@ -78,7 +79,12 @@ class Sessions:
             session.operator_id, session.authenticated_at = operator_id, now
         self._by_digest[_digest(token)] = session
         while len(self._by_digest) > MAX_SESSIONS:
-            self._by_digest.popitem(last=False)  # the least recently used
+            # The least recently used *anonymous* session goes: visitors must not be able to
+            # push the operator's session out.
+            oldest = next((k for k, s in self._by_digest.items() if s.operator_id is None), None)
+            if oldest is None:
+                break
+            del self._by_digest[oldest]
         return token, session
 
     def drop(self, token: str | None) -> None:
@@ -99,18 +105,22 @@ class Sessions:
 
 
 class LoginLimiter:
-    """At most ``per_client`` failed sign-ins per client and ``overall`` in all per window."""
+    """Password attempts: at most ``per_key`` failures per key (a client address for sign-in, a
+    session for re-auth and unlock) and ``overall`` failed sign-ins in all, per window.
+
+    An attempt counts as failed from the moment it starts, so parallel guesses cannot outrun
+    the count; it is forgiven when the refusal was not about the password, and a right password
+    clears its key.
+    """
 
     def __init__(
         self,
-        per_client: int = 5,
+        per_key: int = 5,
         overall: int = 50,
         window_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.per_client, self.overall, self.window_s, self.clock = (
-            per_client, overall, window_s, clock,
-        )  # fmt: skip
+        self.per_key, self.overall, self.window_s, self.clock = per_key, overall, window_s, clock
         self._failures: dict[str, collections.deque[float]] = {}
         self._all: collections.deque[float] = collections.deque()
 
@@ -118,31 +128,41 @@ class LoginLimiter:
         while times and now - times[0] > self.window_s:
             times.popleft()
 
-    def check(self, client: str) -> None:
-        """Refuse (``rate_limited``) while the client or everyone failed too often lately."""
+    def check(self, key: str, *, shared: bool = True) -> None:
+        """Refuse (``rate_limited``) while the key, or if ``shared`` everyone, failed too often."""
         now = self.clock()
-        self._trim(self._all, now)
-        mine = self._failures.get(client, collections.deque())
+        mine = self._failures.get(key, collections.deque())
         self._trim(mine, now)
-        full = [t for t, limit in ((mine, self.per_client), (self._all, self.overall)) if
-                len(t) >= limit]  # fmt: skip
+        self._trim(self._all, now)
+        full = [mine] if len(mine) >= self.per_key else []
+        if shared and len(self._all) >= self.overall:
+            full.append(self._all)
         if full:
             retry_after = max(1, int(max(self.window_s - (now - t[0]) for t in full)) + 1)
             raise CullarrError(
-                f"too many failed sign-ins; try again in {retry_after} s",
+                f"too many wrong passwords; try again in {retry_after} s",
                 code="rate_limited",
                 details={"retry_after_s": retry_after},
             )
 
-    def failed(self, client: str) -> None:
+    def failed(self, key: str, *, shared: bool = True) -> None:
         now = self.clock()
-        self._failures.setdefault(client, collections.deque()).append(now)
-        self._all.append(now)
-        if len(self._failures) > MAX_SESSIONS:  # forget the oldest clients first
+        self._failures.setdefault(key, collections.deque()).append(now)
+        if shared:
+            self._all.append(now)
+        if len(self._failures) > MAX_LIMITED_KEYS:  # forget the oldest keys first
             self._failures.pop(next(iter(self._failures)))
 
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+    def forgive(self, key: str, *, shared: bool = True) -> None:
+        """Take back the newest failure of ``key`` (the attempt was refused for another reason)."""
+        mine = self._failures.get(key)
+        if mine:
+            mine.pop()
+        if shared and self._all:
+            self._all.pop()
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
 
 
 def client_address(request: Request) -> str:
@@ -174,7 +194,11 @@ def clear_cookie(response: Response, request: Request, base_path: str) -> None:
 
 def check_csrf(session: Session | None, presented: str | None) -> None:
     """A mutating request must present its session's CSRF token (header or form field)."""
-    if session is None or not presented or not hmac.compare_digest(presented, session.csrf):
+    if (
+        session is None
+        or not presented
+        or not hmac.compare_digest(presented.encode(), session.csrf.encode())
+    ):
         raise CullarrError(
             "missing or wrong CSRF token; reload the page and try again", code="csrf_invalid"
         )

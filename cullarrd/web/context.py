@@ -66,18 +66,25 @@ class WebContext:
         args: dict[str, Any],
         caller: Caller,
     ) -> Any:
-        """Run a command that checks the operator's password, rate limited per client; a right
-        password also counts as re-authentication for the session."""
-        client = auth.client_address(request)
-        self.limiter.check(client)
+        """Run a command that checks the operator's password, rate limited; a right password
+        also counts as re-authentication for the session.
+
+        Sign-in is limited per client address and overall; re-auth and unlock (signed in) per
+        session, so strangers' guesses cannot lock the operator out of them.
+        """
+        signed_in = session is not None and self.signed_in(session)
+        key = f"session:{session.csrf}" if signed_in else auth.client_address(request)
+        shared = not signed_in
+        self.limiter.check(key, shared=shared)
+        self.limiter.failed(key, shared=shared)
         try:
             result = await self.service.dispatch(command, args, caller)
         except CullarrError as exc:
-            if exc.code in PASSWORD_REFUSALS:
-                self.limiter.failed(client)
+            if exc.code not in PASSWORD_REFUSALS:
+                self.limiter.forgive(key, shared=shared)
             raise
-        self.limiter.succeeded(client)
-        if session is not None and session.operator_id is not None:
+        self.limiter.succeeded(key)
+        if signed_in:
             self.sessions.reauthenticated(session)
         return result
 

@@ -60,8 +60,11 @@ templates.env.filters["time"] = short_time
 
 def wants_html(request: Request) -> bool:
     """A browser asking for a page (not the API, a script or a scraper)."""
-    path = request.url.path
-    return "/api/" not in path and "text/html" in request.headers.get("accept", "")
+    web: WebContext = request.app.state.web
+    api_prefix = f"{web.base_path}/api/"
+    return not request.url.path.startswith(api_prefix) and "text/html" in request.headers.get(
+        "accept", ""
+    )
 
 
 def error_page(request: Request, error: CullarrError) -> Response:
@@ -100,21 +103,20 @@ def page(web: WebContext, name: str, gather: Gather) -> Callable[[Request], Awai
 def _safe_next(web: WebContext, value: str | None) -> str:
     """Only a path of this site (no scheme, no host, no ``//``) is a place to return to."""
     home = f"{web.base_path}/"
-    if not value or not value.startswith("/") or value.startswith("//"):
+    if not value or not value.startswith(home) or value.startswith("//") or "\\" in value:
         return home
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or "\\" in value:
-        return home
-    return value
+    return home if parts.scheme or parts.netloc else value
 
 
 async def login_form(request: Request) -> Response:
     web: WebContext = request.app.state.web
-    return await _login_page(request, web, error=None, status=200)
+    next_path = request.query_params.get("next")
+    return await _login_page(request, web, next_path, error=None, status=200)
 
 
 async def _login_page(
-    request: Request, web: WebContext, *, error: str | None, status: int
+    request: Request, web: WebContext, next_path: str | None, *, error: str | None, status: int
 ) -> Response:
     token = request.cookies.get(auth.COOKIE)
     session = web.sessions.get(token)
@@ -122,12 +124,12 @@ async def _login_page(
     if session is None:
         fresh, session = web.sessions.new()
     if web.signed_in(session) and error is None:
-        return RedirectResponse(_safe_next(web, request.query_params.get("next")), 303)
+        return RedirectResponse(_safe_next(web, next_path), 303)
     has_operator = await web.service.rt.store.read(_operator_exists)
     context = {
         "error": error,
         "has_operator": has_operator,
-        "next": _safe_next(web, request.query_params.get("next")),
+        "next": _safe_next(web, next_path),
     }
     response = _render(request, web, session, "login.html", context)
     response.status_code = status
@@ -148,19 +150,22 @@ async def login_submit(request: Request) -> Response:
     token = request.cookies.get(auth.COOKIE)
     session = web.sessions.get(token)
     auth.check_csrf(session, str(form.get(auth.CSRF_FIELD) or ""))
+    next_path = str(form.get("next") or "")
     args = {"email": form.get("email") or None, "password": form.get("password") or None}
     try:
         result = await web.password_checked(
             request, None, "auth.login", args, web.caller(request, session)
         )
     except ValidationFailed:
-        return await _login_page(request, web, error="Enter your email and password.", status=422)
+        return await _login_page(
+            request, web, next_path, error="Enter your email and password.", status=422
+        )
     except CullarrError as exc:
-        return await _login_page(request, web, error=exc.message, status=exc.http_status)
+        return await _login_page(request, web, next_path, error=exc.message, status=exc.http_status)
     new_token, _ = web.sessions.sign_in(
         token, result["operator"]["id"], web.service.credentials_epoch
     )
-    response = RedirectResponse(_safe_next(web, str(form.get("next") or "")), status_code=303)
+    response = RedirectResponse(_safe_next(web, next_path), status_code=303)
     auth.set_cookie(response, request, new_token, web.base_path)
     return response
 
@@ -169,8 +174,10 @@ async def logout(request: Request) -> Response:
     web: WebContext = request.app.state.web
     form = await request.form()
     token = request.cookies.get(auth.COOKIE)
-    auth.check_csrf(web.sessions.get(token), str(form.get(auth.CSRF_FIELD) or ""))
-    web.sessions.drop(token)
+    session = web.sessions.get(token)
+    if session is not None:  # an ended session (restart, expiry) has nothing left to end
+        auth.check_csrf(session, str(form.get(auth.CSRF_FIELD) or ""))
+        web.sessions.drop(token)
     response = RedirectResponse(f"{web.base_path}/login", status_code=303)
     auth.clear_cookie(response, request, web.base_path)
     return response
@@ -305,9 +312,9 @@ def routes(web: WebContext) -> list[Route]:
         Route("/", page(web, "status.html", _status), methods=["GET"]),
         Route("/candidates", page(web, "candidates.html", _candidates), methods=["GET"]),
         Route("/runs", page(web, "runs.html", _runs), methods=["GET"]),
-        Route("/runs/sync/{id:int}", page(web, "sync_run.html", _sync_run), methods=["GET"]),
+        Route("/runs/sync/{id:id}", page(web, "sync_run.html", _sync_run), methods=["GET"]),
         Route(
-            "/runs/deletion/{id:int}",
+            "/runs/deletion/{id:id}",
             page(web, "deletion_run.html", _deletion_run),
             methods=["GET"],
         ),
