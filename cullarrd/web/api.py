@@ -164,7 +164,22 @@ def handler(ep: Endpoint, web: WebContext):
 
 
 def routes(web: WebContext) -> list[Route]:
-    found = [Route(ep.path, handler(ep, web), methods=[ep.method]) for ep in ENDPOINTS]
+    """One route per path with every method it has, so a wrong method's 405 names them all."""
+    by_path: dict[str, dict[str, Any]] = {}
+    for ep in ENDPOINTS:
+        by_path.setdefault(ep.path, {})[ep.method] = handler(ep, web)
+
+    def by_method(handlers: dict[str, Any]):
+        async def handle(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
+
+        return handle
+
+    found = [
+        Route(path, by_method(handlers), methods=list(handlers))
+        for path, handlers in by_path.items()
+    ]
     return [*found, Route("/metrics", metrics_handler(web), methods=["GET"])]
 
 
