@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench bench-sync bench-candidates bench-deletion clean
+.PHONY: setup demo test lint format bench bench-sync bench-candidates bench-deletion bench-web clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,6 @@ bench-candidates: $(STAMP)
 
 bench-deletion: $(STAMP)
 	$(BIN)/python -m bench.bench_deletion
+
+bench-web: $(STAMP)
+	$(BIN)/python -m bench.bench_web

@@ -111,9 +111,9 @@ def query_args(request: Request, ep: Endpoint) -> dict[str, Any]:
 async def body_args(request: Request) -> dict[str, Any]:
     too_big = ValidationFailed({"body": [f"must be at most {MAX_BODY} bytes"]})
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise too_big
-    raw = b""
+    raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY:
@@ -122,7 +122,7 @@ async def body_args(request: Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, too long a number
         body = None
     if not isinstance(body, dict):
         raise ValidationFailed({"body": ["must be a JSON object"]})

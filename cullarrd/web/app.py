@@ -14,7 +14,6 @@ from pathlib import Path
 
 import structlog
 from starlette.applications import Starlette
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -80,7 +79,11 @@ class CorrelationMiddleware:
                 log.exception("web.unhandled_error", path=scope.get("path"))
                 if started:
                     raise
-                response = error_response(Request(scope), CullarrError("internal error"))
+                error = CullarrError("internal error")
+                try:
+                    response = error_response(Request(scope), error)
+                except Exception:  # the error page itself failed: the envelope always works
+                    response = JSONResponse(error.to_dict(cid), status_code=500)
                 await response(scope, receive, stamped)
 
 
@@ -104,21 +107,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     response.status_code = exc.status_code
     response.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return response
-
-
-class IdConvertor(Convertor[int]):
-    """A store id in a path: ASCII digits that fit the column (longer is a 404, not a 500)."""
-
-    regex = "[0-9]{1,19}"
-
-    def convert(self, value: str) -> int:
-        return int(value)
-
-    def to_string(self, value: int) -> str:
-        return str(value)
-
-
-register_url_convertor("id", IdConvertor())
 
 
 def create_app(service: Service, *, base_path: str = "") -> Starlette:

@@ -158,6 +158,8 @@ class LoginLimiter:
         mine = self._failures.get(key)
         if mine:
             mine.pop()
+        if not mine:  # a key with nothing against it is not kept (nor counted towards the cap)
+            self._failures.pop(key, None)
         if shared and self._all:
             self._all.pop()
 

@@ -5,11 +5,28 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 
 from cullarrd.errors import CullarrError
 from cullarrd.service import Caller, Service
 from cullarrd.web import auth
+
+
+class IdConvertor(Convertor[int]):
+    """A store id in a path: ASCII digits that fit the column (longer is a 404, not a 500)."""
+
+    regex = "[0-9]{1,19}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
+
 
 # Wrong passwords that count against the sign-in limiter (other refusals are not guesses).
 PASSWORD_REFUSALS = frozenset({"unauthenticated", "forbidden"})

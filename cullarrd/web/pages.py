@@ -144,6 +144,10 @@ def _operator_exists() -> bool:
     return current_operator() is not None
 
 
+async def login(request: Request) -> Response:
+    return await (login_submit if request.method == "POST" else login_form)(request)
+
+
 async def login_submit(request: Request) -> Response:
     web: WebContext = request.app.state.web
     form = await request.form()
@@ -154,7 +158,7 @@ async def login_submit(request: Request) -> Response:
     args = {"email": form.get("email") or None, "password": form.get("password") or None}
     try:
         result = await web.password_checked(
-            request, None, "auth.login", args, web.caller(request, session)
+            request, None, "auth.login", args, web.caller(request, None)
         )
     except ValidationFailed:
         return await _login_page(
@@ -306,8 +310,7 @@ async def _settings(request: Request, web: WebContext, caller: Caller) -> dict[s
 
 def routes(web: WebContext) -> list[Route]:
     return [
-        Route("/login", login_form, methods=["GET"]),
-        Route("/login", login_submit, methods=["POST"]),
+        Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/", page(web, "status.html", _status), methods=["GET"]),
         Route("/candidates", page(web, "candidates.html", _candidates), methods=["GET"]),

@@ -211,9 +211,11 @@ async def test_every_answer_carries_a_correlation_id_and_the_security_headers(st
 async def test_a_wrong_method_names_every_allowed_one(store, tmp_path):
     with scenario(store, tmp_path) as sc:
         async with app_client(sc.service, signed_in=False) as client:
-            answer = await client.api("PUT", "/keep-markers")
-            assert answer.status_code == 405
-            assert set(answer.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+            for method, path in (("PUT", "/api/v1/keep-markers"), ("PUT", "/login")):
+                answer = await client.http.request(method, path)
+                assert answer.status_code == 405
+                allowed = set(answer.headers["allow"].replace(" ", "").split(","))
+                assert allowed >= {"GET", "POST"}, path
 
 
 # --- status, settings, integrations, audit ------------------------------------------------------
@@ -625,7 +627,10 @@ async def test_bodies_that_are_not_json_objects_are_refused(store, tmp_path):
     with deletion_scenario(store, tmp_path) as sc:
         async with signed_in(sc.service) as client:
             json_type = {"Content-Type": "application/json"}
-            for raw in (b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe", b"null"):
+            deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+            long_number = b'{"name": ' + b"9" * 5000 + b"}"
+            for raw in (b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe", b"null", deep,
+                        long_number):  # fmt: skip
                 answer = await client.api(
                     "POST", "/path-exclusions", content=raw, headers=json_type
                 )

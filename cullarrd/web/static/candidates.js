@@ -142,7 +142,10 @@
   });
 
   // running: from the click on delete until the run has ended (or failed to start).
-  const state = { targets: [], versions: {}, plan: null, running: false, stale: false };
+  // planTargets: the selection the shown plan was made for; request: the newest plan request
+  // (an older answer arriving late is dropped, never shown or run).
+  const state = { targets: [], planTargets: [], versions: {}, plan: null, running: false,
+    stale: false, planning: false, request: 0 };
 
   function selected() {
     return selectable.filter((box) => box.checked).map((box) => box.value);
@@ -160,12 +163,13 @@
     selectAll.disabled = selectable.length === 0 || state.running;
     selectAll.checked = selectable.length > 0 && chosen.length === selectable.length;
     selectAll.indeterminate = chosen.length > 0 && chosen.length < selectable.length;
-    planButton.disabled = chosen.length === 0 || state.running;
+    planButton.disabled = chosen.length === 0 || state.running || state.planning;
     planButton.textContent = `Review plan for ${chosen.length} selected`;
     summary.textContent = chosen.length ? `${bytes(total)} selected` : "";
     // A plan shown for another selection must not be run.
     if (state.plan && !state.running) {
-      const same = chosen.length === state.targets.length && chosen.every((id) => state.targets.includes(id));
+      const planned = state.planTargets;
+      const same = chosen.length === planned.length && chosen.every((id) => planned.includes(id));
       setStale(!same);
     }
   }
@@ -236,9 +240,11 @@
 
   async function requestPlan() {
     if (state.running) return;
+    const mine = ++state.request;
+    const targets = [...state.targets];
     const payload = {
       scope: panel.dataset.scope,
-      target_ids: state.targets,
+      target_ids: targets,
       plex_user_ids: JSON.parse(panel.dataset.plexUserIds || "[]"),
       watched_match_mode: panel.dataset.matchMode,
     };
@@ -246,13 +252,17 @@
     state.plan = null;
     showError(null);
     body.replaceChildren(el("p", { class: "muted", text: `Planning ${state.targets.length} selected…` }));
+    state.planning = true;
     planButton.disabled = true;
     openPanel();
     try {
       const plan = await api("POST", "/deletion-runs/plan", payload);
+      if (mine !== state.request || state.running) return;
       state.plan = plan;
+      state.planTargets = targets;
       renderPlan(plan);
     } catch (error) {
+      if (mine !== state.request || state.running) return;
       if (error.code === "multi_version_selection_required" && error.details.targets) {
         renderVersions(error.details.targets);
       } else {
@@ -260,6 +270,7 @@
         showError(error);
       }
     } finally {
+      if (mine === state.request) state.planning = false;
       updateSelection();
     }
   }
