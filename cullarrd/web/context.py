@@ -51,7 +51,7 @@ class WebContext:
         )
 
     def require_operator(self, session: auth.Session | None) -> auth.Session:
-        if session is None or not self.signed_in(session):
+        if not self.signed_in(session):
             raise CullarrError("sign in first", code="unauthenticated")
         return session
 
@@ -89,7 +89,7 @@ class WebContext:
         Sign-in is limited per client address and overall; re-auth and unlock (signed in) per
         session, so strangers' guesses cannot lock the operator out of them.
         """
-        signed_in = session is not None and self.signed_in(session)
+        signed_in = self.signed_in(session)
         key = f"session:{session.csrf}" if signed_in else auth.client_address(request)
         shared = not signed_in
         self.limiter.check(key, shared=shared)

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from cullarrd.candidates.params import MATCH_MODES, SCOPES, SORTS
 from cullarrd.errors import CullarrError, ValidationFailed
+from cullarrd.operators import current_operator
 from cullarrd.service import Caller
 from cullarrd.settings import SPECS_BY_KEY
 from cullarrd.timeutil import parse_iso
@@ -139,8 +140,6 @@ async def _login_page(
 
 
 def _operator_exists() -> bool:
-    from cullarrd.operators import current_operator
-
     return current_operator() is not None
 
 
